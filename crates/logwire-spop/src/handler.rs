@@ -60,9 +60,3 @@ impl<H: Handler + ?Sized> Handler for std::sync::Arc<H> {
         (**self).on_notify(notify, actions)
     }
 }
-
-impl<H: Handler + ?Sized> Handler for Box<H> {
-    fn on_notify(&self, notify: &Notify, actions: &mut Vec<Action>) {
-        (**self).on_notify(notify, actions)
-    }
-}

@@ -36,6 +36,7 @@ pub mod rules;
 #[cfg(feature = "tokio")]
 pub mod runtime;
 pub mod status;
+pub mod template;
 pub mod varint;
 
 pub use data::TypedData;
