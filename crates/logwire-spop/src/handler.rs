@@ -60,3 +60,12 @@ impl<H: Handler + ?Sized> Handler for std::sync::Arc<H> {
         (**self).on_notify(notify, actions)
     }
 }
+
+/// A boxed future, as [`AsyncHandler`] returns.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// A handler that needs to wait (a lookup, a remote call). The runtime runs each call on its own task
+/// and sends the ACK when it finishes, so ACKs go out in completion order, not arrival order.
+pub trait AsyncHandler: Send + Sync + 'static {
+    fn on_notify(&self, notify: Notify) -> BoxFuture<Vec<Action>>;
+}

@@ -32,6 +32,7 @@ pub mod frame;
 pub mod handler;
 pub mod hello;
 pub mod message;
+pub mod record;
 pub mod rules;
 #[cfg(feature = "tokio")]
 pub mod runtime;
