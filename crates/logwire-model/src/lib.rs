@@ -207,6 +207,7 @@ impl Record {
 
     /// Both records of a span whose start and end are already known. Start attrs go on the start record,
     /// end attrs (status, results) on the end record; the `spans` view merges them.
+    #[allow(clippy::too_many_arguments)]
     pub fn span_pair(
         source: Source,
         trace_id: impl Into<String>,

@@ -30,7 +30,11 @@ pub enum StoreError {
         "database {} has schema version {found}, this logwire understands up to {supported}; use a newer logwire",
         path.display()
     )]
-    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
 
     /// Writing records failed.
     #[error("writing records to {} failed: {source}", path.display())]
@@ -54,13 +58,18 @@ pub enum StoreError {
 
     /// `query` takes exactly one SQL statement.
     #[error("query on {} refused: give exactly one SQL statement ({message})", path.display())]
-    NotOneStatement { path: PathBuf, message: &'static str },
-
-    /// A stored value could not be turned back into a [`logwire_model::Record`].
-    #[error("record {id} in {}: bad {column}: {detail}", path.display())]
-    Decode {
+    NotOneStatement {
         path: PathBuf,
-        id: i64,
+        message: &'static str,
+    },
+
+    /// A stored row could not be turned back into a [`logwire_model::Record`].
+    #[error(
+        "cannot read a stored record{}: bad {column}: {detail}",
+        id.map(|i| format!(" (id {i})")).unwrap_or_default()
+    )]
+    Decode {
+        id: Option<i64>,
         column: &'static str,
         detail: String,
     },

@@ -1,0 +1,519 @@
+//! The writer: a bounded queue in front of one thread that owns the write connection.
+//!
+//! Producers (protocol sources on the data path) call [`StoreHandle::try_send`]; it reserves room in the
+//! queue with one atomic compare-and-swap and hands the records to an unbounded channel, or, when the
+//! reservation fails, drops them and bumps a counter. It never waits for the writer, the disk or a lock.
+//! The queue is bounded in *records* (not messages): `queued` counts records accepted but not yet taken by
+//! the writer, and it can never exceed [`WriterConfig::queue_capacity`].
+//!
+//! The writer thread takes records off the channel into a batch and commits the batch as one transaction
+//! when it holds `max_batch` records, when `max_delay` has passed since its first record, or when someone
+//! asks for a flush. Each commit also writes the growth of the drop counters into the `drops` table.
+
+use crate::error::{Result, StoreError};
+use crate::schema::Store;
+use logwire_model::{Record, Source};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How the writer batches and how much it may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// Most records waiting in the queue; beyond it `try_send` drops and counts. A single `try_send` of more
+    /// records than this is always dropped, so keep it well above the largest batch a producer sends
+    /// (zero drops everything).
+    pub queue_capacity: usize,
+    /// Most records per transaction (a batch may exceed it by the size of the last `try_send` it took).
+    /// Zero is treated as one.
+    pub max_batch: usize,
+    /// Longest time the first record of a batch waits for more before the batch is committed.
+    pub max_delay: Duration,
+    /// How long the writer waits for a lock held by another connection before the write fails.
+    pub busy_timeout: Duration,
+}
+
+impl Default for WriterConfig {
+    /// 65 536 queued records, batches of 4 096, 50 ms delay, 5 s busy timeout.
+    fn default() -> Self {
+        WriterConfig {
+            queue_capacity: 65_536,
+            max_batch: 4_096,
+            max_delay: Duration::from_millis(50),
+            busy_timeout: crate::schema::DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+}
+
+/// A snapshot of the writer's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Records accepted into the queue since the start.
+    pub accepted: u64,
+    /// Records in the queue now, not yet taken by the writer.
+    pub queued: u64,
+    /// Records committed to the database.
+    pub written: u64,
+    /// Records dropped because the queue was full (or the writer had stopped). Also in the `drops` table.
+    pub dropped: u64,
+    /// Transactions committed that held records.
+    pub batches: u64,
+    /// Records given up after a write error and one retry (not in the `drops` table: the database was
+    /// failing when they were lost).
+    pub failed: u64,
+    /// Failed write attempts (each batch is tried at most twice).
+    pub write_errors: u64,
+    /// Text of the latest write error, if any.
+    pub last_error: Option<String>,
+}
+
+/// What became of records sent with [`StoreHandle::try_send_with_commit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The transaction holding them has committed.
+    Committed,
+    /// They were dropped: the queue was full, the writer had stopped, or the write failed twice.
+    Dropped,
+}
+
+type CommitCallback = Box<dyn FnOnce(CommitOutcome) + Send + 'static>;
+
+enum Msg {
+    Records(Vec<Record>, Option<CommitCallback>),
+    Flush(mpsc::Sender<()>),
+    Shutdown,
+}
+
+/// Counters shared by the producers and the writer thread.
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    capacity: u64,
+    queued: AtomicU64,
+    accepted: AtomicU64,
+    written: AtomicU64,
+    /// Dropped records per source, indexed like [`Source::ALL`].
+    dropped: [AtomicU64; SOURCES],
+    batches: AtomicU64,
+    failed: AtomicU64,
+    write_errors: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    /// Set by the writer when it shuts down; producers that see it drop instead of sending.
+    closed: AtomicBool,
+}
+
+/// Number of sources; drop counters are kept per source, indexed like [`Source::ALL`].
+pub(crate) const SOURCES: usize = Source::ALL.len();
+
+fn source_index(source: Source) -> usize {
+    match source {
+        Source::Spop => 0,
+        Source::Nix => 1,
+        Source::Qlog => 2,
+        Source::G3 => 3,
+    }
+}
+
+impl Shared {
+    fn count_dropped(&self, records: &[Record]) {
+        let mut per_source = [0u64; SOURCES];
+        for r in records {
+            per_source[source_index(r.source)] += 1;
+        }
+        for (counter, n) in self.dropped.iter().zip(per_source) {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn dropped_now(&self) -> [u64; SOURCES] {
+        std::array::from_fn(|i| self.dropped[i].load(Ordering::Relaxed))
+    }
+
+    /// Reserve room for `n` records; false when they do not fit.
+    fn reserve(&self, n: u64) -> bool {
+        self.queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| {
+                q.checked_add(n).filter(|&total| total <= self.capacity)
+            })
+            .is_ok()
+    }
+}
+
+/// The producer side of the writer: cheap to clone, `Send + Sync`, and never blocks in `try_send*`.
+#[derive(Clone)]
+pub struct StoreHandle {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for StoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreHandle")
+            .field("path", &self.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreHandle {
+    /// Queue `records` for writing. Never blocks: if they do not all fit in the queue (or the writer has
+    /// stopped) they are dropped and counted in [`WriterStats::dropped`] and the `drops` table. Returns whether
+    /// they were queued; a producer on the data path can ignore it.
+    pub fn try_send(&self, records: Vec<Record>) -> bool {
+        self.enqueue(records, None)
+    }
+
+    /// Queue one record; see [`StoreHandle::try_send`].
+    pub fn try_send_one(&self, record: Record) -> bool {
+        self.enqueue(vec![record], None)
+    }
+
+    /// Queue `records` and learn when they are committed: `on_commit` is called exactly once, with
+    /// [`CommitOutcome::Committed`] on the writer thread after the transaction holding them has committed, or
+    /// with [`CommitOutcome::Dropped`] if they were dropped (on the calling thread at once when the queue is
+    /// full, on the writer thread when the write failed twice). It must be quick and must not block: send on a
+    /// channel (a tokio `oneshot`, an `mpsc::Sender<()>`…) and return. This is what an acknowledging source
+    /// (fluentd forward `ack`) needs; never blocks, like [`StoreHandle::try_send`].
+    pub fn try_send_with_commit(
+        &self,
+        records: Vec<Record>,
+        on_commit: impl FnOnce(CommitOutcome) + Send + 'static,
+    ) -> bool {
+        self.enqueue(records, Some(Box::new(on_commit)))
+    }
+
+    fn enqueue(&self, records: Vec<Record>, on_commit: Option<CommitCallback>) -> bool {
+        let shared = &*self.shared;
+        let n = records.len() as u64;
+        if n == 0 {
+            // Nothing to commit, so nothing to wait for.
+            if let Some(cb) = on_commit {
+                cb(CommitOutcome::Committed);
+            }
+            return true;
+        }
+        // Reserve first, then look at `closed` (both SeqCst): the writer sets `closed` and then waits until
+        // `queued` is zero, so a reservation it does not see was made by a producer that will see `closed`.
+        if !shared.reserve(n) {
+            shared.count_dropped(&records);
+            if let Some(cb) = on_commit {
+                cb(CommitOutcome::Dropped);
+            }
+            return false;
+        }
+        if shared.closed.load(Ordering::SeqCst) {
+            return self.give_back(records, on_commit);
+        }
+        shared.accepted.fetch_add(n, Ordering::Relaxed);
+        match self.tx.send(Msg::Records(records, on_commit)) {
+            Ok(()) => true,
+            Err(mpsc::SendError(msg)) => {
+                shared.accepted.fetch_sub(n, Ordering::Relaxed);
+                match msg {
+                    Msg::Records(records, on_commit) => self.give_back(records, on_commit),
+                    Msg::Flush(_) | Msg::Shutdown => false,
+                }
+            }
+        }
+    }
+
+    /// Undo a reservation for records that will not be sent, and count them as dropped.
+    fn give_back(&self, records: Vec<Record>, on_commit: Option<CommitCallback>) -> bool {
+        self.shared
+            .queued
+            .fetch_sub(records.len() as u64, Ordering::SeqCst);
+        self.shared.count_dropped(&records);
+        if let Some(cb) = on_commit {
+            cb(CommitOutcome::Dropped);
+        }
+        false
+    }
+
+    /// Wait until everything queued before this call has been committed (or given up after a failed retry,
+    /// see [`WriterStats::failed`]). Blocks the caller — not for the data path; from async code call it in
+    /// `spawn_blocking`. Fails only if the writer has stopped.
+    pub fn flush(&self) -> Result<()> {
+        let (done_tx, done_rx) = mpsc::channel();
+        let stopped = || StoreError::WriterStopped {
+            path: self.shared.path.clone(),
+        };
+        self.tx.send(Msg::Flush(done_tx)).map_err(|_| stopped())?;
+        done_rx.recv().map_err(|_| stopped())
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> WriterStats {
+        let s = &*self.shared;
+        WriterStats {
+            accepted: s.accepted.load(Ordering::Relaxed),
+            queued: s.queued.load(Ordering::Relaxed),
+            written: s.written.load(Ordering::Relaxed),
+            dropped: s.dropped_now().iter().sum(),
+            batches: s.batches.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            write_errors: s.write_errors.load(Ordering::Relaxed),
+            last_error: s
+                .last_error
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_else(|p| p.into_inner().clone()),
+        }
+    }
+
+    /// The database file the writer writes to.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+}
+
+/// Owner of the writer thread. Derefs to a [`StoreHandle`]; [`WriterGuard::close`] (or dropping the guard)
+/// commits everything queued, writes the last drop counts and joins the thread. Handles cloned from it keep
+/// working until then; afterwards their `try_send` drops and counts, and `flush` fails.
+#[derive(Debug)]
+pub struct WriterGuard {
+    handle: StoreHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Deref for WriterGuard {
+    type Target = StoreHandle;
+    fn deref(&self) -> &StoreHandle {
+        &self.handle
+    }
+}
+
+impl WriterGuard {
+    /// A handle for producers (same as `guard.clone()` through `Deref`).
+    pub fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// Commit everything queued, stop the writer thread and return the final counters.
+    pub fn close(mut self) -> Result<WriterStats> {
+        self.shutdown()?;
+        Ok(self.handle.stats())
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        // If the send fails the thread has already ended; joining tells how.
+        let _ = self.handle.tx.send(Msg::Shutdown);
+        thread.join().map_err(|_| StoreError::WriterPanicked {
+            path: self.handle.shared.path.clone(),
+        })
+    }
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl Store {
+    /// Open (or create) the database at `path` and start the writer thread that owns the connection.
+    /// Opening happens here, so a bad path or a newer schema is reported to the caller, not lost in a
+    /// thread. The crate docs tell how the queue and the batching work.
+    pub fn spawn_writer(path: impl AsRef<Path>, config: WriterConfig) -> Result<WriterGuard> {
+        let path = path.as_ref().to_path_buf();
+        let store = Store::open_with_busy_timeout(&path, config.busy_timeout)?;
+        let shared = Arc::new(Shared {
+            path: path.clone(),
+            capacity: config.queue_capacity as u64,
+            queued: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: Default::default(),
+            batches: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            closed: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel();
+        let mut writer = Writer {
+            store,
+            rx,
+            shared: shared.clone(),
+            max_batch: config.max_batch.max(1),
+            max_delay: config.max_delay,
+            batch: Vec::new(),
+            callbacks: Vec::new(),
+            flushes: Vec::new(),
+            deadline: None,
+            drops_written: [0; SOURCES],
+        };
+        let thread = thread::Builder::new()
+            .name("logwire-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|source| StoreError::Spawn { path, source })?;
+        Ok(WriterGuard {
+            handle: StoreHandle { tx, shared },
+            thread: Some(thread),
+        })
+    }
+}
+
+/// How often an idle writer wakes up to write drop counts that grew while nothing was sent.
+const IDLE_TICK: Duration = Duration::from_millis(200);
+
+/// Pause before retrying a failed batch.
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+struct Writer {
+    store: Store,
+    rx: mpsc::Receiver<Msg>,
+    shared: Arc<Shared>,
+    max_batch: usize,
+    max_delay: Duration,
+    batch: Vec<Record>,
+    callbacks: Vec<CommitCallback>,
+    flushes: Vec<mpsc::Sender<()>>,
+    /// When the current batch must be committed; `None` while it is empty.
+    deadline: Option<Instant>,
+    /// Drop counts already in the `drops` table.
+    drops_written: [u64; SOURCES],
+}
+
+impl Writer {
+    fn run(&mut self) {
+        loop {
+            let received = match self.deadline {
+                None => self.rx.recv_timeout(IDLE_TICK),
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => self.rx.recv_timeout(left),
+                    _ => Err(RecvTimeoutError::Timeout),
+                },
+            };
+            match received {
+                Ok(Msg::Shutdown) => break,
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => self.commit(),
+                // Every handle is gone, the guard included (it is being dropped without `close`).
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.drain_on_shutdown();
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Records(records, callback) => {
+                self.shared
+                    .queued
+                    .fetch_sub(records.len() as u64, Ordering::SeqCst);
+                if self.batch.is_empty() {
+                    self.deadline = Some(Instant::now() + self.max_delay);
+                    self.batch = records;
+                } else {
+                    self.batch.extend(records);
+                }
+                self.callbacks.extend(callback);
+                if self.batch.len() >= self.max_batch {
+                    self.commit();
+                }
+            }
+            Msg::Flush(done) => {
+                self.flushes.push(done);
+                self.commit();
+            }
+            // A second close request (from another path) needs nothing more.
+            Msg::Shutdown => {}
+        }
+    }
+
+    /// Stop accepting, take in everything that was accepted, commit it all.
+    fn drain_on_shutdown(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        loop {
+            match self.rx.try_recv() {
+                Ok(msg) => self.handle(msg),
+                // Empty with reservations outstanding: a producer is between reserving and sending.
+                Err(TryRecvError::Empty) if self.shared.queued.load(Ordering::SeqCst) > 0 => {
+                    if let Ok(msg) = self.rx.recv_timeout(Duration::from_millis(1)) {
+                        self.handle(msg);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        self.commit();
+    }
+
+    /// Commit the batch and any drop-count growth in one transaction; then tell whoever waits.
+    fn commit(&mut self) {
+        self.deadline = None;
+        let drops_now = self.shared.dropped_now();
+        let drops_delta: [u64; SOURCES] =
+            std::array::from_fn(|i| drops_now[i].saturating_sub(self.drops_written[i]));
+        let outcome = if self.batch.is_empty() && drops_delta.iter().all(|&n| n == 0) {
+            None
+        } else {
+            Some(self.write_with_retry(&drops_delta))
+        };
+        let n = self.batch.len() as u64;
+        let committed = match outcome {
+            Some(true) => {
+                self.drops_written = drops_now;
+                if n > 0 {
+                    self.shared.written.fetch_add(n, Ordering::Relaxed);
+                    self.shared.batches.fetch_add(1, Ordering::Relaxed);
+                }
+                CommitOutcome::Committed
+            }
+            Some(false) => {
+                // The drop counts stay unwritten and go with the next commit.
+                self.shared.failed.fetch_add(n, Ordering::Relaxed);
+                CommitOutcome::Dropped
+            }
+            None => CommitOutcome::Committed,
+        };
+        self.batch.clear();
+        for cb in self.callbacks.drain(..) {
+            cb(committed);
+        }
+        for done in self.flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+
+    /// Try the write, and once more after a short pause if it fails. True when it committed.
+    fn write_with_retry(&mut self, drops: &[u64; SOURCES]) -> bool {
+        for attempt in 0..2 {
+            if attempt > 0 {
+                thread::sleep(RETRY_PAUSE);
+            }
+            match self.store.write_batch(&self.batch, drops) {
+                Ok(()) => return true,
+                Err(e) => {
+                    self.shared.write_errors.fetch_add(1, Ordering::Relaxed);
+                    let text = e.to_string();
+                    match self.shared.last_error.lock() {
+                        Ok(mut last) => *last = Some(text),
+                        Err(poisoned) => *poisoned.into_inner() = Some(text),
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_counters_are_indexed_like_source_all() {
+        for (i, source) in Source::ALL.into_iter().enumerate() {
+            assert_eq!(source_index(source), i);
+        }
+    }
+}
