@@ -154,13 +154,7 @@ pub struct Record {
 
 impl Record {
     /// A record with empty links, attrs and body.
-    pub fn new(
-        time_ns: i64,
-        source: Source,
-        kind: Kind,
-        trace_id: impl Into<String>,
-        name: impl Into<String>,
-    ) -> Self {
+    pub fn new(time_ns: i64, source: Source, kind: Kind, trace_id: impl Into<String>, name: impl Into<String>) -> Self {
         Record {
             time_ns,
             source,
@@ -221,8 +215,8 @@ impl Record {
         let trace_id = trace_id.into();
         let span_id = span_id.into();
         let name = name.into();
-        let mut start = Record::new(start_ns, source, Kind::SpanStart, trace_id.clone(), name.clone())
-            .with_span(span_id.clone());
+        let mut start =
+            Record::new(start_ns, source, Kind::SpanStart, trace_id.clone(), name.clone()).with_span(span_id.clone());
         start.attrs = start_attrs;
         let mut end = Record::new(end_ns, source, Kind::SpanEnd, trace_id, name).with_span(span_id);
         end.attrs = end_attrs;
@@ -232,10 +226,7 @@ impl Record {
 
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before 1970).
 pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// How binary data is written into attrs: `{"hex": "<lowercase hex>"}` plus `text` when the bytes are

@@ -160,7 +160,11 @@ impl AgentConnection {
 
     /// Queues an ACK with the ABORT flag: the agent gives up on a (fragmented) NOTIFY.
     pub fn ack_abort(&mut self, stream_id: u64, frame_id: u64) {
-        encode_with(&mut self.out, FrameHeader::new(FrameType::Ack, Flags::FIN | Flags::ABORT, stream_id, frame_id), |_| {});
+        encode_with(
+            &mut self.out,
+            FrameHeader::new(FrameType::Ack, Flags::FIN | Flags::ABORT, stream_id, frame_id),
+            |_| {},
+        );
     }
 
     /// Queues AGENT-DISCONNECT and stops reading.
@@ -199,7 +203,9 @@ impl AgentConnection {
             (State::Ready, FrameType::Notify) => self.handle_notify(frame),
             (State::Ready, FrameType::Unset) => self.handle_continuation(frame),
             (_, FrameType::Other(t)) => Ok(Some(AgentEvent::Skipped { frame_type: t })),
-            (State::AwaitHello, t) => Err((StatusCode::Invalid, format!("expected HAPROXY-HELLO, got frame type {}", t.as_u8()))),
+            (State::AwaitHello, t) => {
+                Err((StatusCode::Invalid, format!("expected HAPROXY-HELLO, got frame type {}", t.as_u8())))
+            }
             (_, t) => Err((StatusCode::Invalid, format!("unexpected frame type {} for an agent", t.as_u8()))),
         }
     }
@@ -251,7 +257,10 @@ impl AgentConnection {
                 // An abort racing with a frame we already finished: nothing to do.
                 return Ok(None);
             }
-            return Err((StatusCode::FrameIdNotFound, format!("continuation of unknown frame {}/{}", h.stream_id, h.frame_id)));
+            return Err((
+                StatusCode::FrameIdNotFound,
+                format!("continuation of unknown frame {}/{}", h.stream_id, h.frame_id),
+            ));
         };
         if (partial.stream_id, partial.frame_id) != (h.stream_id, h.frame_id) {
             return Err((
@@ -268,7 +277,10 @@ impl AgentConnection {
         }
         if partial.payload.len() + frame.payload.len() > self.config.max_reassembled_size {
             self.partial = None;
-            return Err((StatusCode::Resources, format!("fragmented NOTIFY above {} bytes", self.config.max_reassembled_size)));
+            return Err((
+                StatusCode::Resources,
+                format!("fragmented NOTIFY above {} bytes", self.config.max_reassembled_size),
+            ));
         }
         partial.payload.put_slice(&frame.payload);
         partial.fragments += 1;
@@ -299,7 +311,13 @@ pub struct AckTooBig {
 
 /// Appends an ACK frame (FIN set, as HAProxy ≥ 3.1 requires on every frame). Usable for any connection
 /// of the same engine, which is what `async` allows.
-pub fn encode_ack(out: &mut BytesMut, stream_id: u64, frame_id: u64, actions: &[Action], max_frame_size: u32) -> Result<(), AckTooBig> {
+pub fn encode_ack(
+    out: &mut BytesMut,
+    stream_id: u64,
+    frame_id: u64,
+    actions: &[Action],
+    max_frame_size: u32,
+) -> Result<(), AckTooBig> {
     let header = FrameHeader::new(FrameType::Ack, Flags::FIN, stream_id, frame_id);
     let len = header.encoded_len() + actions.iter().map(Action::encoded_len).sum::<usize>();
     if len > max_frame_size as usize {

@@ -52,7 +52,9 @@ impl EngineConfig {
     /// Defaults of the given HAProxy generation.
     pub fn new(generation: Generation) -> Self {
         let capabilities = match generation {
-            Generation::Legacy => Capabilities { pipelining: true, async_: true, fragmentation: true },
+            // What 2.6 announces; fragmentation is used when the agent announces it (HAProxy never
+            // announces it itself).
+            Generation::Legacy => Capabilities { pipelining: true, async_: true, fragmentation: false },
             Generation::Modern => Capabilities { pipelining: true, ..Capabilities::NONE },
         };
         EngineConfig {
@@ -197,7 +199,13 @@ impl EngineConnection {
     }
 
     /// Queues a NOTIFY, fragmenting it when it does not fit and both sides allow it.
-    pub fn notify(&mut self, now: Instant, stream_id: u64, frame_id: u64, messages: &[Message]) -> Result<(), NotifyError> {
+    pub fn notify(
+        &mut self,
+        now: Instant,
+        stream_id: u64,
+        frame_id: u64,
+        messages: &[Message],
+    ) -> Result<(), NotifyError> {
         let len: usize = messages.iter().map(Message::encoded_len).sum();
         let mut payload = BytesMut::with_capacity(len);
         encode_messages(messages, &mut payload);
@@ -205,7 +213,13 @@ impl EngineConnection {
     }
 
     /// Queues a NOTIFY whose LIST-OF-MESSAGES is already encoded (load generators reuse one payload).
-    pub fn notify_payload(&mut self, now: Instant, stream_id: u64, frame_id: u64, payload: &[u8]) -> Result<(), NotifyError> {
+    pub fn notify_payload(
+        &mut self,
+        now: Instant,
+        stream_id: u64,
+        frame_id: u64,
+        payload: &[u8],
+    ) -> Result<(), NotifyError> {
         if self.state != State::Ready {
             return Err(NotifyError::NotReady);
         }
@@ -228,7 +242,9 @@ impl EngineConnection {
         } else {
             let fragmentation = self.negotiated.is_some_and(|n| n.capabilities.fragmentation);
             match self.config.generation {
-                Generation::Modern => return Err(NotifyError::TooBig { len: header_len + payload.len(), max: max as u32 }),
+                Generation::Modern => {
+                    return Err(NotifyError::TooBig { len: header_len + payload.len(), max: max as u32 })
+                }
                 Generation::Legacy if !self.config.send_frag_payload => {
                     return Err(NotifyError::TooBig { len: header_len + payload.len(), max: max as u32 })
                 }
@@ -253,7 +269,9 @@ impl EngineConnection {
             let take = room.min(rest.len());
             let (chunk, tail) = rest.split_at(take);
             let flags = if tail.is_empty() { Flags::FIN } else { Flags::NONE };
-            encode_with(&mut self.out, FrameHeader::new(frame_type, flags, stream_id, frame_id), |o| o.put_slice(chunk));
+            encode_with(&mut self.out, FrameHeader::new(frame_type, flags, stream_id, frame_id), |o| {
+                o.put_slice(chunk)
+            });
             rest = tail;
             frame_type = FrameType::Unset;
             if rest.is_empty() {
@@ -265,7 +283,11 @@ impl EngineConnection {
     /// Aborts a NOTIFY in flight (UNSET with FIN|ABORT, as HAProxy ≤ 3.0 does when a stream dies).
     pub fn abort(&mut self, stream_id: u64, frame_id: u64) {
         self.in_flight.remove(&(stream_id, frame_id));
-        encode_with(&mut self.out, FrameHeader::new(FrameType::Unset, Flags::FIN | Flags::ABORT, stream_id, frame_id), |_| {});
+        encode_with(
+            &mut self.out,
+            FrameHeader::new(FrameType::Unset, Flags::FIN | Flags::ABORT, stream_id, frame_id),
+            |_| {},
+        );
     }
 
     /// Queues HAPROXY-DISCONNECT and stops reading.
@@ -310,12 +332,16 @@ impl EngineConnection {
             (State::AwaitHello, FrameType::AgentHello) => {
                 let hello = AgentHello::decode(frame.payload).map_err(invalid)?;
                 let modern = self.config.generation == Generation::Modern;
-                let n = hello
-                    .check(self.config.max_frame_size, self.config.capabilities, modern)
-                    .map_err(|s| (s, s.reason().to_string()))?;
+                let can_fragment = !modern && self.config.send_frag_payload;
+                let ours = Capabilities { fragmentation: can_fragment, ..self.config.capabilities };
+                let n =
+                    hello.check(self.config.max_frame_size, ours, modern).map_err(|s| (s, s.reason().to_string()))?;
                 let n = if modern {
                     // ≥ 3.1 removed fragmentation and async.
-                    Negotiated { capabilities: Capabilities { pipelining: n.capabilities.pipelining, ..Capabilities::NONE }, ..n }
+                    Negotiated {
+                        capabilities: Capabilities { pipelining: n.capabilities.pipelining, ..Capabilities::NONE },
+                        ..n
+                    }
                 } else {
                     n
                 };

@@ -148,6 +148,10 @@ pub const MIN_FRAME_SIZE: u32 = 256;
 /// HAProxy's default (`tune.bufsize` − 4).
 pub const DEFAULT_FRAME_SIZE: u32 = 16380;
 
+/// The most [`FrameCodec::decode_frame`] reserves for a partial frame in one call; bigger frames grow
+/// the buffer as their bytes arrive.
+const MAX_RESERVE: usize = 64 * 1024;
+
 impl FrameCodec {
     /// A codec that refuses frames longer than `max_frame_size` (the length prefix not counted).
     pub fn new(max_frame_size: u32) -> Self {
@@ -178,7 +182,9 @@ impl FrameCodec {
         }
         let total = 4 + len as usize;
         if src.len() < total {
-            src.reserve(total - src.len());
+            // Room for the rest of the frame, but never more than MAX_RESERVE at once: a length is a
+            // claim, not bytes, and the limit may be huge (`u32::MAX` when reading a peer's last frames).
+            src.reserve((total - src.len()).min(MAX_RESERVE));
             return Ok(None);
         }
         let mut body = src.split_to(total);
@@ -246,6 +252,32 @@ mod tests {
         assert_eq!(err.status(), crate::StatusCode::TooBig);
         let mut buf = BytesMut::from(&[0u8, 0, 0, 0][..]);
         assert_eq!(codec.decode_frame(&mut buf).unwrap_err().status(), crate::StatusCode::Invalid);
+    }
+
+    #[test]
+    fn announced_length_is_not_allocated_up_front() {
+        // Found by fuzz/spop_frame (5 bytes): without a frame-size limit, as `Client::close` reads, a
+        // header announcing 0x8c0a0000 bytes (2.3 GB) made decode_frame reserve all of it at once.
+        let mut codec = FrameCodec::new(u32::MAX);
+        let mut buf = BytesMut::from(&[0x8c, 0x0a, 0x00, 0x00][..]);
+        assert_eq!(codec.decode_frame(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= 2 * MAX_RESERVE, "reserved {} bytes", buf.capacity());
+        // A frame bigger than one reservation still decodes once all of it is there.
+        let frame = Frame {
+            header: FrameHeader::new(FrameType::Notify, Flags::FIN, 1, 1),
+            payload: Bytes::from(vec![7u8; 3 * MAX_RESERVE]),
+        };
+        let mut whole = BytesMut::new();
+        frame.encode(&mut whole);
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for chunk in whole.chunks(10_000) {
+            buf.put_slice(chunk);
+            if let Some(f) = codec.decode_frame(&mut buf).unwrap() {
+                got = Some(f);
+            }
+        }
+        assert_eq!(got, Some(frame));
     }
 
     #[test]

@@ -64,6 +64,15 @@ impl fmt::Display for Capabilities {
     }
 }
 
+/// max-frame-size as HAProxy writes it (UINT32), widened to UINT64 only when it does not fit, so that
+/// whatever was decoded encodes back unchanged.
+fn frame_size_value(m: u64) -> TypedData {
+    match u32::try_from(m) {
+        Ok(v) => TypedData::Uint32(v),
+        Err(_) => TypedData::Uint64(m),
+    }
+}
+
 /// HAPROXY-HELLO as received. Every key is optional on the wire; [`HaproxyHello::validate`] applies the
 /// spec's requirements.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -102,7 +111,7 @@ impl HaproxyHello {
             items.push(Arg::new("supported-versions", TypedData::String(v.clone())));
         }
         if let Some(m) = self.max_frame_size {
-            items.push(Arg::new("max-frame-size", TypedData::Uint32(m.min(u32::MAX as u64) as u32)));
+            items.push(Arg::new("max-frame-size", frame_size_value(m)));
         }
         items.push(Arg::new("capabilities", TypedData::string(self.capabilities.to_string())));
         if self.healthcheck {
@@ -127,7 +136,13 @@ impl HaproxyHello {
             return Err(StatusCode::BadFrameSize);
         }
         let max_frame_size = (our_max_frame_size.max(MIN_FRAME_SIZE) as u64).min(theirs) as u32;
-        Ok(Negotiated { max_frame_size, capabilities: our_caps.intersect(self.capabilities) })
+        // pipelining and async need both sides. `fragmentation` is different: it says the agent can
+        // *receive* fragmented frames, and HAProxy never announces it (it never receives fragments,
+        // haproxy #659), so an agent that supports it announces it regardless; HAProxy ANDs it with
+        // its own config.
+        let capabilities =
+            Capabilities { fragmentation: our_caps.fragmentation, ..our_caps.intersect(self.capabilities) };
+        Ok(Negotiated { max_frame_size, capabilities })
     }
 }
 
@@ -182,7 +197,7 @@ impl AgentHello {
     pub fn encode(&self, out: &mut impl BufMut) {
         let mut items = vec![Arg::new("version", TypedData::String(self.version.clone()))];
         if let Some(m) = self.max_frame_size {
-            items.push(Arg::new("max-frame-size", TypedData::Uint32(m.min(u32::MAX as u64) as u32)));
+            items.push(Arg::new("max-frame-size", frame_size_value(m)));
         }
         items.push(Arg::new("capabilities", TypedData::string(self.capabilities.to_string())));
         items.extend(self.unknown.iter().cloned());
@@ -208,8 +223,15 @@ impl AgentHello {
     }
 
     /// Checks the hello as HAProxy does (`spoe_handle_agenthello_frame`) and returns the negotiated
-    /// parameters. `modern` follows HAProxy ≥ 3.1, where max-frame-size is optional.
-    pub fn check(&self, our_max_frame_size: u32, our_caps: Capabilities, modern: bool) -> Result<Negotiated, StatusCode> {
+    /// parameters. `modern` follows HAProxy ≥ 3.1, where max-frame-size is optional. `our_caps` are
+    /// what the engine can do: with `fragmentation` in it, the engine may send fragments when the
+    /// agent announced it can receive them.
+    pub fn check(
+        &self,
+        our_max_frame_size: u32,
+        our_caps: Capabilities,
+        modern: bool,
+    ) -> Result<Negotiated, StatusCode> {
         if self.version.is_empty() {
             return Err(StatusCode::NoVersion);
         }
@@ -304,7 +326,8 @@ mod tests {
         assert_eq!(hello.capabilities, Capabilities::NONE);
         assert_eq!(hello.engine_id, None);
         let n = hello.negotiate(16380, Capabilities::ALL).unwrap();
-        assert_eq!(n.capabilities, Capabilities::NONE);
+        // Nothing in common but fragmentation, which the agent announces on its own.
+        assert_eq!(n.capabilities, Capabilities { fragmentation: true, ..Capabilities::NONE });
         let mut out = BytesMut::new();
         encode_with(&mut out, frame.header, |o| hello.encode(o));
         assert_eq!(&out[4..], &body[..]);
@@ -342,7 +365,9 @@ mod tests {
         };
         let n = h.negotiate(1 << 20, Capabilities::ALL).unwrap();
         assert_eq!(n.max_frame_size, 16380);
-        assert_eq!(n.capabilities, Capabilities { pipelining: true, async_: true, fragmentation: false });
+        assert_eq!(n.capabilities, Capabilities::ALL);
+        let without = Capabilities { fragmentation: false, ..Capabilities::ALL };
+        assert_eq!(h.negotiate(16380, without).unwrap().capabilities, without);
         assert_eq!(h.negotiate(100, Capabilities::ALL).unwrap().max_frame_size, 256);
         h.max_frame_size = Some(255);
         assert_eq!(h.negotiate(16380, Capabilities::ALL), Err(StatusCode::BadFrameSize));

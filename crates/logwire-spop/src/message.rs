@@ -1,9 +1,9 @@
 //! KV lists, NOTIFY messages and ACK actions (SPOE.txt §3.2.4–3.2.5, §3.4).
 
-use crate::data::{get_bytes, put_bytes, TypedData};
+use crate::data::{put_bytes, Reader, TypedData};
 use crate::error::DecodeError;
 use crate::varint;
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{BufMut, Bytes};
 
 /// One named value of a KV list or a message argument. Names are bytes (HAProxy does not promise UTF-8)
 /// and may be empty: HAProxy 2.6 sends unnamed args when `args` has no `name=`.
@@ -32,18 +32,20 @@ impl Arg {
         self.value.encode(out);
     }
 
-    fn decode(buf: &mut Bytes) -> Result<Self, DecodeError> {
-        let name = get_bytes(buf, "name")?;
-        let value = TypedData::decode(buf)?;
+    #[inline]
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let name = r.bytes("name")?;
+        let value = r.typed()?;
         Ok(Arg { name, value })
     }
 }
 
 /// A KV list: items until the end of the payload (HELLO and DISCONNECT payloads).
-pub fn decode_kv_list(mut buf: Bytes) -> Result<Vec<Arg>, DecodeError> {
+pub fn decode_kv_list(buf: Bytes) -> Result<Vec<Arg>, DecodeError> {
+    let mut r = Reader::new(&buf);
     let mut items = Vec::new();
-    while buf.has_remaining() {
-        items.push(Arg::decode(&mut buf)?);
+    while r.has_remaining() {
+        items.push(Arg::read(&mut r)?);
     }
     Ok(items)
 }
@@ -96,18 +98,16 @@ impl Message {
 }
 
 /// Decodes a LIST-OF-MESSAGES (a NOTIFY payload).
-pub fn decode_messages(mut buf: Bytes) -> Result<Vec<Message>, DecodeError> {
+pub fn decode_messages(buf: Bytes) -> Result<Vec<Message>, DecodeError> {
+    let mut r = Reader::new(&buf);
     let mut messages = Vec::new();
-    while buf.has_remaining() {
-        let name = get_bytes(&mut buf, "message name")?;
-        if !buf.has_remaining() {
-            return Err(DecodeError::UnexpectedEnd("nb-args"));
-        }
-        let nb_args = buf.get_u8() as usize;
+    while r.has_remaining() {
+        let name = r.bytes("message name")?;
+        let nb_args = r.u8("nb-args")? as usize;
         // Each arg takes at least 2 bytes, so this bound keeps a hostile count from over-allocating.
-        let mut args = Vec::with_capacity(nb_args.min(buf.remaining() / 2));
+        let mut args = Vec::with_capacity(nb_args.min(r.remaining() / 2));
         for _ in 0..nb_args {
-            args.push(Arg::decode(&mut buf)?);
+            args.push(Arg::read(&mut r)?);
         }
         messages.push(Message { name, args });
     }
@@ -213,18 +213,19 @@ impl Action {
 }
 
 /// Decodes a LIST-OF-ACTIONS (an ACK payload).
-pub fn decode_actions(mut buf: Bytes) -> Result<Vec<Action>, DecodeError> {
+pub fn decode_actions(buf: Bytes) -> Result<Vec<Action>, DecodeError> {
+    let mut r = Reader::new(&buf);
     let mut actions = Vec::new();
-    while buf.has_remaining() {
-        if buf.remaining() < 3 {
+    while r.has_remaining() {
+        if r.remaining() < 3 {
             return Err(DecodeError::UnexpectedEnd("action"));
         }
-        let kind = buf.get_u8();
-        let nb_args = buf.get_u8();
-        let scope = Scope::from_u8(buf.get_u8()).ok_or(DecodeError::Invalid("unknown variable scope"))?;
-        let name = get_bytes(&mut buf, "variable name")?;
+        let kind = r.u8("action")?;
+        let nb_args = r.u8("action")?;
+        let scope = Scope::from_u8(r.u8("action")?).ok_or(DecodeError::Invalid("unknown variable scope"))?;
+        let name = r.bytes("variable name")?;
         actions.push(match (kind, nb_args) {
-            (ACTION_SET_VAR, 3) => Action::SetVar { scope, name, value: TypedData::decode(&mut buf)? },
+            (ACTION_SET_VAR, 3) => Action::SetVar { scope, name, value: r.typed()? },
             (ACTION_UNSET_VAR, 2) => Action::UnsetVar { scope, name },
             _ => return Err(DecodeError::Invalid("unknown action or wrong number of action args")),
         });
@@ -250,10 +251,8 @@ mod tests {
     }
 
     fn arb_message() -> impl Strategy<Value = Message> {
-        (arb_name(), proptest::collection::vec((arb_name(), arb_typed()), 0..8)).prop_map(|(name, args)| Message {
-            name,
-            args: args.into_iter().map(|(n, v)| Arg::new(n, v)).collect(),
-        })
+        (arb_name(), proptest::collection::vec((arb_name(), arb_typed()), 0..8))
+            .prop_map(|(name, args)| Message { name, args: args.into_iter().map(|(n, v)| Arg::new(n, v)).collect() })
     }
 
     fn arb_scope() -> impl Strategy<Value = Scope> {
@@ -262,7 +261,11 @@ mod tests {
 
     fn arb_action() -> impl Strategy<Value = Action> {
         prop_oneof![
-            (arb_scope(), arb_name(), arb_typed()).prop_map(|(scope, name, value)| Action::SetVar { scope, name, value }),
+            (arb_scope(), arb_name(), arb_typed()).prop_map(|(scope, name, value)| Action::SetVar {
+                scope,
+                name,
+                value
+            }),
             (arb_scope(), arb_name()).prop_map(|(scope, name)| Action::UnsetVar { scope, name }),
         ]
     }

@@ -105,12 +105,24 @@ pub fn notify_records(
     start.insert("frame_id".into(), notify.frame_id.into());
     start.insert("connection".into(), connection_id.into());
     start.insert("fragments".into(), notify.fragments.into());
-    start.insert("messages".into(), Value::Array(notify.messages.iter().map(|m| Value::String(m.name_str().into_owned())).collect()));
+    start.insert(
+        "messages".into(),
+        Value::Array(notify.messages.iter().map(|m| Value::String(m.name_str().into_owned())).collect()),
+    );
     let mut end = Attrs::new();
     end.insert("status".into(), outcome.as_str().into());
     end.insert("actions".into(), actions.len().into());
     end.insert("handler_ns".into(), timing.handler_ns.into());
-    let [mut s, mut e] = Record::span_pair(Source::Spop, trace_id.clone(), span_id.clone(), span_name, timing.received_ns, timing.acked_ns, start, end);
+    let [mut s, mut e] = Record::span_pair(
+        Source::Spop,
+        trace_id.clone(),
+        span_id.clone(),
+        span_name,
+        timing.received_ns,
+        timing.acked_ns,
+        start,
+        end,
+    );
     s.level = Some(Level::Info);
     e.level = Some(if outcome == Outcome::Acked { Level::Info } else { Level::Warn });
     let mut out = Vec::with_capacity(2 + notify.messages.len());
@@ -140,7 +152,14 @@ pub fn notify_records(
 }
 
 /// A connection-level record (hello, disconnect, protocol error) on the trace of the connection.
-pub fn connection_record(origin: &str, connection_id: u64, time_ns: i64, name: &str, level: Level, attrs: Attrs) -> Record {
+pub fn connection_record(
+    origin: &str,
+    connection_id: u64,
+    time_ns: i64,
+    name: &str,
+    level: Level,
+    attrs: Attrs,
+) -> Record {
     let mut r = Record::event(time_ns, Source::Spop, format!("{origin}/conn{connection_id}"), name).with_level(level);
     r.attrs = attrs;
     r

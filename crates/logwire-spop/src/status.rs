@@ -88,6 +88,22 @@ impl StatusCode {
     }
 }
 
+impl StatusCode {
+    /// What to change when a peer disconnects with this code, where there is a known remedy.
+    pub fn advice(self) -> Option<&'static str> {
+        Some(match self {
+            Self::FragNotSupported => {
+                "HAProxy <= 3.0 must fragment a NOTIFY larger than max-frame-size: let the agent announce \
+                 `fragmentation` (logwire's default) or set `no option send-frag-payload` in spoe.conf"
+            }
+            Self::TooBig => "a frame exceeded the negotiated max-frame-size: raise `max-frame-size` in spoe.conf",
+            Self::BadFrameSize => "max-frame-size must be at least 256 and at most HAProxy's (tune.bufsize - 4)",
+            Self::BadVersion | Self::NoVersion => "both sides must speak SPOP version 2.0",
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for StatusCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.code(), self.reason())

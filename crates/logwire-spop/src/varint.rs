@@ -62,9 +62,7 @@ pub fn decode(buf: &[u8]) -> Result<(u64, usize), DecodeError> {
         if shift > 60 || (shift == 60 && b > 0x0F) {
             return Err(DecodeError::VarintOverflow);
         }
-        value = value
-            .checked_add((b as u64) << shift)
-            .ok_or(DecodeError::VarintOverflow)?;
+        value = value.checked_add((b as u64) << shift).ok_or(DecodeError::VarintOverflow)?;
         shift += 7;
         if b < 128 {
             return Ok((value, i));

@@ -20,7 +20,12 @@ struct Pair {
 
 impl Pair {
     fn new(agent: AgentConfig, engine: EngineConfig) -> Self {
-        Pair { agent: AgentConnection::new(agent), engine: EngineConnection::new(engine), to_agent: BytesMut::new(), to_engine: BytesMut::new() }
+        Pair {
+            agent: AgentConnection::new(agent),
+            engine: EngineConnection::new(engine),
+            to_agent: BytesMut::new(),
+            to_engine: BytesMut::new(),
+        }
     }
 
     /// Moves bytes both ways until quiet; the agent ACKs every NOTIFY with `actions`.
@@ -163,7 +168,10 @@ fn modern_generation_rules() {
         p.engine.notify(Instant::now(), sid, 1, &[request_message("/")]).unwrap();
     }
     let sid = p.engine.next_stream_id();
-    assert!(matches!(p.engine.notify(Instant::now(), sid, 1, &[]), Err(NotifyError::TooManyInFlight { limit: 20, .. })));
+    assert!(matches!(
+        p.engine.notify(Instant::now(), sid, 1, &[]),
+        Err(NotifyError::TooManyInFlight { limit: 20, .. })
+    ));
     let (a, e) = p.drive(&[]);
     assert_eq!(a.len(), 20);
     assert_eq!(e.len(), 20);
@@ -215,7 +223,7 @@ fn healthcheck_hello_needs_no_capability_nor_engine_id() {
     let AgentEvent::Hello { hello, negotiated } = &a[0] else { panic!() };
     assert!(hello.healthcheck);
     assert_eq!(hello.engine_id, None);
-    assert_eq!(negotiated.capabilities, Capabilities::NONE);
+    assert_eq!(negotiated.capabilities, Capabilities { fragmentation: true, ..Capabilities::NONE });
     assert!(p.agent.is_healthcheck());
     assert!(matches!(e[0], EngineEvent::Ready(_)));
 }
@@ -314,7 +322,10 @@ fn engine_checks_the_agent_hello() {
     // An agent that does not announce fragmentation makes a legacy engine send DISCONNECT 10 on a big NOTIFY.
     let mut engine = EngineConfig::new(Generation::Legacy);
     engine.max_frame_size = 512;
-    let mut p = Pair::new(AgentConfig { capabilities: Capabilities { pipelining: true, ..Capabilities::NONE }, ..AgentConfig::default() }, engine);
+    let mut p = Pair::new(
+        AgentConfig { capabilities: Capabilities { pipelining: true, ..Capabilities::NONE }, ..AgentConfig::default() },
+        engine,
+    );
     p.drive(&[]);
     let big = Message::new("m", vec![Arg::new("b", TypedData::Binary(Bytes::from(vec![0u8; 2000])))]);
     assert!(matches!(p.engine.notify(Instant::now(), 0, 1, &[big]), Err(NotifyError::FragmentationRefused { .. })));

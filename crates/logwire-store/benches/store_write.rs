@@ -13,11 +13,8 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(500_000);
+    let n: usize =
+        std::env::args().skip(1).filter(|a| !a.starts_with('-')).find_map(|a| a.parse().ok()).unwrap_or(500_000);
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(e) => {
@@ -37,9 +34,7 @@ fn main() {
     };
 
     let base_ns = logwire_model::now_ns();
-    let frames: Vec<Vec<Record>> = (0..n.div_ceil(4))
-        .map(|i| frame(base_ns, i as u64))
-        .collect();
+    let frames: Vec<Vec<Record>> = (0..n.div_ceil(4)).map(|i| frame(base_ns, i as u64)).collect();
 
     let start = Instant::now();
     let mut in_send = Duration::ZERO;
@@ -63,9 +58,7 @@ fn main() {
     let elapsed = start.elapsed();
     let stats = writer.stats();
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(path.with_extension("db-wal"))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        + std::fs::metadata(path.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
 
     println!(
         "store_write: {n} SPOP-like records, queue {capacity}, batch {}, delay {:?}",
@@ -79,19 +72,12 @@ fn main() {
         stats.batches,
         elapsed.as_secs_f64()
     );
-    println!(
-        "  {:.0} records/s",
-        stats.written as f64 / elapsed.as_secs_f64()
-    );
+    println!("  {:.0} records/s", stats.written as f64 / elapsed.as_secs_f64());
     println!(
         "  try_send: {:.0} ns per call ({sends} calls of up to 4 records)",
         in_send.as_nanos() as f64 / sends.max(1) as f64
     );
-    println!(
-        "  file size {:.1} MiB ({:.0} bytes/record)",
-        size as f64 / 1048576.0,
-        size as f64 / n.max(1) as f64
-    );
+    println!("  file size {:.1} MiB ({:.0} bytes/record)", size as f64 / 1048576.0, size as f64 / n.max(1) as f64);
     if let Err(e) = writer.close() {
         eprintln!("store_write: close failed: {e}");
     }
@@ -107,10 +93,7 @@ fn frame(base_ns: i64, i: u64) -> Vec<Record> {
     start_attrs.insert("frame_id".into(), json!(i % 8));
     let mut end_attrs = Attrs::new();
     end_attrs.insert("status".into(), json!("ok"));
-    end_attrs.insert(
-        "actions".into(),
-        json!([{"set-var": {"scope": "sess", "name": "ip_score", "value": 12}}]),
-    );
+    end_attrs.insert("actions".into(), json!([{"set-var": {"scope": "sess", "name": "ip_score", "value": 12}}]));
     let [s, e] = Record::span_pair(
         Source::Spop,
         trace.clone(),
@@ -130,14 +113,7 @@ fn frame(base_ns: i64, i: u64) -> Vec<Record> {
         "unique_id": binary_value(&i.to_be_bytes()),
     });
     let message = |name: &str, dt: i64| {
-        Record::event(t + dt, Source::Spop, trace.clone(), name)
-            .with_span(span.clone())
-            .with_attr("args", args.clone())
+        Record::event(t + dt, Source::Spop, trace.clone(), name).with_span(span.clone()).with_attr("args", args.clone())
     };
-    vec![
-        s,
-        message("check-client-ip", 1_000),
-        message("log-request", 2_000),
-        e,
-    ]
+    vec![s, message("check-client-ip", 1_000), message("log-request", 2_000), e]
 }

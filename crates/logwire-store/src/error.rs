@@ -30,11 +30,7 @@ pub enum StoreError {
         "database {} has schema version {found}, this logwire understands up to {supported}; use a newer logwire",
         path.display()
     )]
-    SchemaTooNew {
-        path: PathBuf,
-        found: i64,
-        supported: i64,
-    },
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
 
     /// Writing records failed.
     #[error("writing records to {} failed: {source}", path.display())]
@@ -58,21 +54,14 @@ pub enum StoreError {
 
     /// `query` takes exactly one SQL statement.
     #[error("query on {} refused: give exactly one SQL statement ({message})", path.display())]
-    NotOneStatement {
-        path: PathBuf,
-        message: &'static str,
-    },
+    NotOneStatement { path: PathBuf, message: &'static str },
 
     /// A stored row could not be turned back into a [`logwire_model::Record`].
     #[error(
         "cannot read a stored record{}: bad {column}: {detail}",
         id.map(|i| format!(" (id {i})")).unwrap_or_default()
     )]
-    Decode {
-        id: Option<i64>,
-        column: &'static str,
-        detail: String,
-    },
+    Decode { id: Option<i64>, column: &'static str, detail: String },
 
     /// The writer thread could not be started.
     #[error("cannot start the store writer thread for {}: {source}", path.display())]

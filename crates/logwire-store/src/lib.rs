@@ -59,8 +59,8 @@ mod writer;
 
 pub use error::{Result, StoreError};
 pub use read::{
-    open_read_only, query, query_each, row_to_record, sql_to_json, QueryResult, QuerySummary,
-    Tailer, DEFAULT_TAIL_LIMIT,
+    open_read_only, query, query_each, row_to_record, sql_to_json, QueryResult, QuerySummary, Tailer,
+    DEFAULT_TAIL_LIMIT,
 };
 pub use render::{cell_text, render_json_line, render_json_lines, render_table};
 pub use schema::{Store, DEFAULT_BUSY_TIMEOUT, SCHEMA_VERSION};

@@ -13,22 +13,13 @@ use std::path::{Path, PathBuf};
 pub fn open_read_only(path: impl AsRef<Path>) -> Result<Connection> {
     let path = path.as_ref();
     if !path.exists() {
-        return Err(StoreError::NotFound {
-            path: path.to_path_buf(),
-        });
+        return Err(StoreError::NotFound { path: path.to_path_buf() });
     }
-    let open_err = |source| StoreError::Open {
-        path: path.to_path_buf(),
-        source,
-    };
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(open_err)?;
-    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(open_err)?;
-    conn.pragma_update(None, "query_only", true)
+    let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(open_err)?;
+    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT).map_err(open_err)?;
+    conn.pragma_update(None, "query_only", true).map_err(open_err)?;
     Ok(conn)
 }
 
@@ -57,10 +48,7 @@ pub fn query(path: impl AsRef<Path>, sql: &str) -> Result<QueryResult> {
         rows.push(row.to_vec());
         Ok(())
     })?;
-    Ok(QueryResult {
-        columns: summary.columns,
-        rows,
-    })
+    Ok(QueryResult { columns: summary.columns, rows })
 }
 
 /// Like [`query`] but hands each row to `each` as it is read, so a result of any size can be printed
@@ -77,21 +65,12 @@ where
     let mut stmt = batch
         .next()
         .map_err(err)?
-        .ok_or(StoreError::NotOneStatement {
-            path: path.to_path_buf(),
-            message: "the SQL is empty",
-        })?;
+        .ok_or(StoreError::NotOneStatement { path: path.to_path_buf(), message: "the SQL is empty" })?;
     if batch.next().map_err(err)?.is_some() {
-        return Err(StoreError::NotOneStatement {
-            path: path.to_path_buf(),
-            message: "found more than one statement",
-        });
+        return Err(StoreError::NotOneStatement { path: path.to_path_buf(), message: "found more than one statement" });
     }
     if !stmt.readonly() {
-        return Err(StoreError::ReadOnly {
-            path: path.to_path_buf(),
-            message: "statement is not read-only".into(),
-        });
+        return Err(StoreError::ReadOnly { path: path.to_path_buf(), message: "statement is not read-only".into() });
     }
     let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     let width = columns.len();
@@ -106,29 +85,19 @@ where
         each(&columns, &values).map_err(StoreError::Output)?;
         count += 1;
     }
-    Ok(QuerySummary {
-        columns,
-        rows: count,
-    })
+    Ok(QuerySummary { columns, rows: count })
 }
 
 /// Turn an SQLite error into the store's, naming writes for what they are.
 fn query_error(path: &Path, source: rusqlite::Error) -> StoreError {
     match &source {
         rusqlite::Error::SqliteFailure(e, message) if e.code == rusqlite::ErrorCode::ReadOnly => {
-            StoreError::ReadOnly {
-                path: path.to_path_buf(),
-                message: message.clone().unwrap_or_else(|| e.to_string()),
-            }
+            StoreError::ReadOnly { path: path.to_path_buf(), message: message.clone().unwrap_or_else(|| e.to_string()) }
         }
-        rusqlite::Error::MultipleStatement => StoreError::NotOneStatement {
-            path: path.to_path_buf(),
-            message: "found more than one statement",
-        },
-        _ => StoreError::Query {
-            path: path.to_path_buf(),
-            source,
-        },
+        rusqlite::Error::MultipleStatement => {
+            StoreError::NotOneStatement { path: path.to_path_buf(), message: "found more than one statement" }
+        }
+        _ => StoreError::Query { path: path.to_path_buf(), source },
     }
 }
 
@@ -150,11 +119,7 @@ pub fn row_to_record(row: &Row<'_>) -> Result<Record> {
     let id: Option<i64> = row.get("id").ok();
     let bad = |column: &'static str, detail: String| StoreError::Decode { id, column, detail };
     fn get<T: FromSql>(row: &Row<'_>, column: &'static str, id: Option<i64>) -> Result<T> {
-        row.get(column).map_err(|e| StoreError::Decode {
-            id,
-            column,
-            detail: e.to_string(),
-        })
+        row.get(column).map_err(|e| StoreError::Decode { id, column, detail: e.to_string() })
     }
     let source: String = get(row, "source", id)?;
     let kind: String = get(row, "kind", id)?;
@@ -168,12 +133,8 @@ pub fn row_to_record(row: &Row<'_>) -> Result<Record> {
         span_id: get(row, "span_id", id)?,
         parent_id: get(row, "parent_id", id)?,
         name: get(row, "name", id)?,
-        level: level
-            .map(|l| l.parse())
-            .transpose()
-            .map_err(|e| bad("level", format!("{e}")))?,
-        attrs: serde_json::from_str::<Attrs>(&attrs)
-            .map_err(|e| bad("attrs", format!("not a JSON object: {e}")))?,
+        level: level.map(|l| l.parse()).transpose().map_err(|e| bad("level", format!("{e}")))?,
+        attrs: serde_json::from_str::<Attrs>(&attrs).map_err(|e| bad("attrs", format!("not a JSON object: {e}")))?,
         body: get(row, "body", id)?,
     })
 }
@@ -181,8 +142,7 @@ pub fn row_to_record(row: &Row<'_>) -> Result<Record> {
 /// Most records one [`Tailer::poll`] returns unless [`Tailer::with_limit`] says otherwise.
 pub const DEFAULT_TAIL_LIMIT: usize = 10_000;
 
-const TAIL_SQL: &str =
-    "SELECT id, time_ns, source, kind, trace_id, span_id, parent_id, name, level, attrs, body \
+const TAIL_SQL: &str = "SELECT id, time_ns, source, kind, trace_id, span_id, parent_id, name, level, attrs, body \
     FROM records WHERE id > ?1 ORDER BY id LIMIT ?2";
 
 /// Follows the `records` table by rowid: each [`Tailer::poll`] returns the records committed since the
@@ -203,19 +163,12 @@ impl Tailer {
         let path = path.as_ref().to_path_buf();
         let conn = open_read_only(&path)?;
         let last_id = if from_end {
-            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM records", [], |row| {
-                row.get(0)
-            })
-            .map_err(|e| query_error(&path, e))?
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM records", [], |row| row.get(0))
+                .map_err(|e| query_error(&path, e))?
         } else {
             0
         };
-        Ok(Tailer {
-            conn,
-            path,
-            last_id,
-            limit: DEFAULT_TAIL_LIMIT,
-        })
+        Ok(Tailer { conn, path, last_id, limit: DEFAULT_TAIL_LIMIT })
     }
 
     /// Return at most `limit` records per poll (at least one); poll again at once when a poll came back full.

@@ -9,11 +9,7 @@ use std::fmt::Write;
 /// NULL is shown as `NULL`, text as is (control characters escaped as `\n`, `\t`, `\u{1b}` so a row stays
 /// on one line), JSON objects (BLOBs) as compact JSON. Trailing spaces are trimmed.
 pub fn render_table(result: &QueryResult) -> String {
-    let cells: Vec<Vec<String>> = result
-        .rows
-        .iter()
-        .map(|row| row.iter().map(cell_text).collect())
-        .collect();
+    let cells: Vec<Vec<String>> = result.rows.iter().map(|row| row.iter().map(cell_text).collect()).collect();
     let mut widths: Vec<usize> = result.columns.iter().map(|c| c.chars().count()).collect();
     for row in &cells {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -22,18 +18,14 @@ pub fn render_table(result: &QueryResult) -> String {
     }
     let mut out = String::new();
     if !result.columns.is_empty() {
-        let header: Vec<(&str, bool)> =
-            result.columns.iter().map(|c| (c.as_str(), false)).collect();
+        let header: Vec<(&str, bool)> = result.columns.iter().map(|c| (c.as_str(), false)).collect();
         push_line(&mut out, &widths, &header);
         let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
         out.push_str(&rule.join("-+-"));
         out.push('\n');
         for (row, values) in cells.iter().zip(&result.rows) {
-            let line: Vec<(&str, bool)> = row
-                .iter()
-                .zip(values)
-                .map(|(text, value)| (text.as_str(), value.is_number()))
-                .collect();
+            let line: Vec<(&str, bool)> =
+                row.iter().zip(values).map(|(text, value)| (text.as_str(), value.is_number())).collect();
             push_line(&mut out, &widths, &line);
         }
     }
@@ -50,11 +42,7 @@ fn push_line(out: &mut String, widths: &[usize], cells: &[(&str, bool)]) {
             out.push_str(" | ");
         }
         // Width in `format!` counts chars, as `widths` does.
-        let _ = if *right {
-            write!(out, "{text:>width$}")
-        } else {
-            write!(out, "{text:<width$}")
-        };
+        let _ = if *right { write!(out, "{text:>width$}") } else { write!(out, "{text:<width$}") };
     }
     let trimmed = out[start..].trim_end_matches(' ').len();
     out.truncate(start + trimmed);

@@ -106,21 +106,13 @@ impl Store {
     /// [`Store::open`] with another busy timeout.
     pub fn open_with_busy_timeout(path: impl AsRef<Path>, busy_timeout: Duration) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let open_err = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
         conn.busy_timeout(busy_timeout).map_err(open_err)?;
         // `journal_mode` answers with the mode now in force; an in-memory database stays "memory".
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         let mut store = Store { conn, path };
         store.ensure_schema()?;
         Ok(store)
@@ -139,28 +131,15 @@ impl Store {
     /// Create whatever part of the schema is missing, inside one transaction, and check the version.
     fn ensure_schema(&mut self) -> Result<()> {
         let path = self.path.clone();
-        let schema_err = |source| StoreError::Schema {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(schema_err)?;
-        let found: i64 = tx
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(schema_err)?;
+        let schema_err = |source| StoreError::Schema { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(schema_err)?;
+        let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(schema_err)?;
         if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                path,
-                found,
-                supported: SCHEMA_VERSION,
-            });
+            return Err(StoreError::SchemaTooNew { path, found, supported: SCHEMA_VERSION });
         }
         tx.execute_batch(SCHEMA).map_err(schema_err)?;
         if found != SCHEMA_VERSION {
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(schema_err)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(schema_err)?;
         }
         tx.commit().map_err(schema_err)
     }
@@ -173,17 +152,11 @@ impl Store {
     /// Insert `records`, plus one `drops` row per non-zero entry of `drops` (records dropped since the
     /// last call, indexed like [`Source::ALL`]), in one transaction. `attrs` are serialised to JSON here.
     pub(crate) fn write_batch(&mut self, records: &[Record], drops: &[u64; SOURCES]) -> Result<()> {
-        self.insert_inner(records, drops)
-            .map_err(|source| StoreError::Write {
-                path: self.path.clone(),
-                source,
-            })
+        self.insert_inner(records, drops).map_err(|source| StoreError::Write { path: self.path.clone(), source })
     }
 
     fn insert_inner(&mut self, records: &[Record], drops: &[u64; SOURCES]) -> rusqlite::Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached(INSERT_RECORD)?;
             let mut buf = Vec::with_capacity(256);
@@ -192,8 +165,8 @@ impl Store {
                 // A map of JSON values always serialises to UTF-8 text; a failure would still be reported.
                 serde_json::to_writer(&mut buf, &r.attrs)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                let attrs = std::str::from_utf8(&buf)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                let attrs =
+                    std::str::from_utf8(&buf).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
                 insert.execute(params![
                     r.time_ns,
                     r.source.as_str(),
@@ -212,11 +185,7 @@ impl Store {
                 let now = now_ns();
                 for (source, &n) in Source::ALL.iter().zip(drops) {
                     if n > 0 {
-                        insert.execute(params![
-                            now,
-                            source.as_str(),
-                            i64::try_from(n).unwrap_or(i64::MAX)
-                        ])?;
+                        insert.execute(params![now, source.as_str(), i64::try_from(n).unwrap_or(i64::MAX)])?;
                     }
                 }
             }

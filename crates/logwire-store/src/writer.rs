@@ -154,9 +154,7 @@ pub struct StoreHandle {
 
 impl std::fmt::Debug for StoreHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreHandle")
-            .field("path", &self.shared.path)
-            .finish_non_exhaustive()
+        f.debug_struct("StoreHandle").field("path", &self.shared.path).finish_non_exhaustive()
     }
 }
 
@@ -224,9 +222,7 @@ impl StoreHandle {
 
     /// Undo a reservation for records that will not be sent, and count them as dropped.
     fn give_back(&self, records: Vec<Record>, on_commit: Option<CommitCallback>) -> bool {
-        self.shared
-            .queued
-            .fetch_sub(records.len() as u64, Ordering::SeqCst);
+        self.shared.queued.fetch_sub(records.len() as u64, Ordering::SeqCst);
         self.shared.count_dropped(&records);
         if let Some(cb) = on_commit {
             cb(CommitOutcome::Dropped);
@@ -239,9 +235,7 @@ impl StoreHandle {
     /// `spawn_blocking`. Fails only if the writer has stopped.
     pub fn flush(&self) -> Result<()> {
         let (done_tx, done_rx) = mpsc::channel();
-        let stopped = || StoreError::WriterStopped {
-            path: self.shared.path.clone(),
-        };
+        let stopped = || StoreError::WriterStopped { path: self.shared.path.clone() };
         self.tx.send(Msg::Flush(done_tx)).map_err(|_| stopped())?;
         done_rx.recv().map_err(|_| stopped())
     }
@@ -257,11 +251,7 @@ impl StoreHandle {
             batches: s.batches.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),
             write_errors: s.write_errors.load(Ordering::Relaxed),
-            last_error: s
-                .last_error
-                .lock()
-                .map(|e| e.clone())
-                .unwrap_or_else(|p| p.into_inner().clone()),
+            last_error: s.last_error.lock().map(|e| e.clone()).unwrap_or_else(|p| p.into_inner().clone()),
         }
     }
 
@@ -305,9 +295,7 @@ impl WriterGuard {
         };
         // If the send fails the thread has already ended; joining tells how.
         let _ = self.handle.tx.send(Msg::Shutdown);
-        thread.join().map_err(|_| StoreError::WriterPanicked {
-            path: self.handle.shared.path.clone(),
-        })
+        thread.join().map_err(|_| StoreError::WriterPanicked { path: self.handle.shared.path.clone() })
     }
 }
 
@@ -354,10 +342,7 @@ impl Store {
             .name("logwire-store-writer".into())
             .spawn(move || writer.run())
             .map_err(|source| StoreError::Spawn { path, source })?;
-        Ok(WriterGuard {
-            handle: StoreHandle { tx, shared },
-            thread: Some(thread),
-        })
+        Ok(WriterGuard { handle: StoreHandle { tx, shared }, thread: Some(thread) })
     }
 }
 
@@ -406,9 +391,7 @@ impl Writer {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Records(records, callback) => {
-                self.shared
-                    .queued
-                    .fetch_sub(records.len() as u64, Ordering::SeqCst);
+                self.shared.queued.fetch_sub(records.len() as u64, Ordering::SeqCst);
                 if self.batch.is_empty() {
                     self.deadline = Some(Instant::now() + self.max_delay);
                     self.batch = records;
@@ -451,8 +434,7 @@ impl Writer {
     fn commit(&mut self) {
         self.deadline = None;
         let drops_now = self.shared.dropped_now();
-        let drops_delta: [u64; SOURCES] =
-            std::array::from_fn(|i| drops_now[i].saturating_sub(self.drops_written[i]));
+        let drops_delta: [u64; SOURCES] = std::array::from_fn(|i| drops_now[i].saturating_sub(self.drops_written[i]));
         let outcome = if self.batch.is_empty() && drops_delta.iter().all(|&n| n == 0) {
             None
         } else {

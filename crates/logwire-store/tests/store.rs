@@ -2,8 +2,8 @@
 
 use logwire_model::{Attrs, Kind, Level, Record, Source};
 use logwire_store::{
-    open_read_only, query, query_each, render_json_lines, render_table, CommitOutcome, QueryResult,
-    Store, StoreError, StoreHandle, Tailer, WriterConfig, SCHEMA_VERSION,
+    open_read_only, query, query_each, render_json_lines, render_table, CommitOutcome, QueryResult, Store, StoreError,
+    StoreHandle, Tailer, WriterConfig, SCHEMA_VERSION,
 };
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -38,21 +38,16 @@ fn scalar(path: &Path, sql: &str) -> Value {
 }
 
 fn sample() -> Record {
-    Record::event(
-        1_700_000_000_123_456_789,
-        Source::Spop,
-        "haproxy/42",
-        "check-client-ip",
-    )
-    .with_span("7")
-    .with_parent("3")
-    .with_level(Level::Warn)
-    .with_attr("port", 443)
-    .with_attr("ratio", 0.5)
-    .with_attr("ip", "192.0.2.1")
-    .with_attr("tls", true)
-    .with_attr("nested", json!({"a": [1, 2, {"b": null}]}))
-    .with_body("line\nwith newline")
+    Record::event(1_700_000_000_123_456_789, Source::Spop, "haproxy/42", "check-client-ip")
+        .with_span("7")
+        .with_parent("3")
+        .with_level(Level::Warn)
+        .with_attr("port", 443)
+        .with_attr("ratio", 0.5)
+        .with_attr("ip", "192.0.2.1")
+        .with_attr("tls", true)
+        .with_attr("nested", json!({"a": [1, 2, {"b": null}]}))
+        .with_body("line\nwith newline")
 }
 
 #[test]
@@ -66,21 +61,13 @@ fn schema_is_idempotent_and_views_have_the_stable_columns() {
     let mut store = store;
     store.insert(&[sample()]).unwrap();
     assert_eq!(scalar(&path, "SELECT count(*) FROM records"), json!(1));
-    let version: i64 = store
-        .connection()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version: i64 = store.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    let objects = query(
-        &path,
-        "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
-    )
-    .unwrap();
-    let objects: Vec<String> = objects
-        .rows
-        .iter()
-        .map(|r| format!("{} {}", r[0].as_str().unwrap(), r[1].as_str().unwrap()))
-        .collect();
+    let objects =
+        query(&path, "SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+            .unwrap();
+    let objects: Vec<String> =
+        objects.rows.iter().map(|r| format!("{} {}", r[0].as_str().unwrap(), r[1].as_str().unwrap())).collect();
     assert_eq!(
         objects,
         [
@@ -94,35 +81,11 @@ fn schema_is_idempotent_and_views_have_the_stable_columns() {
         ]
     );
 
-    let events = [
-        "time_ns",
-        "source",
-        "kind",
-        "trace_id",
-        "span_id",
-        "parent_id",
-        "name",
-        "level",
-        "attrs",
-        "body",
-    ];
-    let spans = [
-        "source",
-        "trace_id",
-        "span_id",
-        "parent_id",
-        "name",
-        "start_ns",
-        "end_ns",
-        "duration_ns",
-        "attrs",
-    ];
+    let events = ["time_ns", "source", "kind", "trace_id", "span_id", "parent_id", "name", "level", "attrs", "body"];
+    let spans = ["source", "trace_id", "span_id", "parent_id", "name", "start_ns", "end_ns", "duration_ns", "attrs"];
     assert_eq!(columns(&path, "SELECT * FROM events LIMIT 0"), events);
     assert_eq!(columns(&path, "SELECT * FROM spans LIMIT 0"), spans);
-    assert_eq!(
-        columns(&path, "SELECT * FROM drops LIMIT 0"),
-        ["time_ns", "source", "dropped"]
-    );
+    assert_eq!(columns(&path, "SELECT * FROM drops LIMIT 0"), ["time_ns", "source", "dropped"]);
     // The same through PRAGMA table_info, which must also pass as a read-only statement.
     let info = query(&path, "PRAGMA table_info(events)").unwrap();
     let names: Vec<&str> = info.rows.iter().map(|r| r[1].as_str().unwrap()).collect();
@@ -133,10 +96,7 @@ fn schema_is_idempotent_and_views_have_the_stable_columns() {
 fn a_newer_schema_is_refused() {
     let (_dir, path) = temp_db();
     drop(Store::open(&path).unwrap());
-    Connection::open(&path)
-        .unwrap()
-        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .unwrap();
+    Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
     match Store::open(&path) {
         Err(StoreError::SchemaTooNew { found, .. }) => assert_eq!(found, SCHEMA_VERSION + 1),
         other => panic!("expected SchemaTooNew, got {other:?}"),
@@ -151,10 +111,7 @@ fn records_round_trip_through_writer_query_and_tail() {
     assert!(writer.try_send(vec![sample(), plain.clone()]));
     writer.flush().unwrap();
     let stats = writer.stats();
-    assert_eq!(
-        (stats.accepted, stats.written, stats.dropped, stats.queued),
-        (2, 2, 0, 0)
-    );
+    assert_eq!((stats.accepted, stats.written, stats.dropped, stats.queued), (2, 2, 0, 0));
     assert!(stats.batches >= 1);
 
     // query: typed values, attrs stored as JSON text whose numbers stay numbers.
@@ -168,20 +125,8 @@ fn records_round_trip_through_writer_query_and_tail() {
     assert_eq!(row[9], "line\nwith newline");
     let attrs: Value = serde_json::from_str(row[8].as_str().unwrap()).unwrap();
     assert_eq!(attrs, Value::Object(sample().attrs));
-    assert_eq!(
-        scalar(
-            &path,
-            "SELECT json_type(attrs, '$.port') FROM events WHERE source = 'spop'"
-        ),
-        "integer"
-    );
-    assert_eq!(
-        scalar(
-            &path,
-            "SELECT attrs ->> '$.port' + 1 FROM events WHERE source = 'spop'"
-        ),
-        json!(444)
-    );
+    assert_eq!(scalar(&path, "SELECT json_type(attrs, '$.port') FROM events WHERE source = 'spop'"), "integer");
+    assert_eq!(scalar(&path, "SELECT attrs ->> '$.port' + 1 FROM events WHERE source = 'spop'"), json!(444));
     assert_eq!(result.rows[1][4], Value::Null);
 
     // JSON lines parse attrs back into an object.
@@ -194,10 +139,7 @@ fn records_round_trip_through_writer_query_and_tail() {
     // Tailer: from the start sees both, from the end sees only what comes later.
     let mut from_start = Tailer::new(&path, false).unwrap();
     let got = from_start.poll().unwrap();
-    assert_eq!(
-        got.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
-        vec![sample(), plain.clone()]
-    );
+    assert_eq!(got.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), vec![sample(), plain.clone()]);
     assert!(got[0].0 < got[1].0);
     assert!(from_start.poll().unwrap().is_empty());
     let mut from_end = Tailer::new(&path, true).unwrap();
@@ -220,11 +162,7 @@ fn records_round_trip_through_writer_query_and_tail() {
 fn tailer_limit_pages_through_records() {
     let (_dir, path) = temp_db();
     let writer = Store::spawn_writer(&path, config()).unwrap();
-    writer.try_send(
-        (0..25)
-            .map(|i| Record::new(i, Source::Qlog, Kind::Event, "c", "e"))
-            .collect(),
-    );
+    writer.try_send((0..25).map(|i| Record::new(i, Source::Qlog, Kind::Event, "c", "e")).collect());
     writer.close().unwrap();
     let mut tail = Tailer::new(&path, false).unwrap().with_limit(10);
     let sizes: Vec<usize> = (0..4).map(|_| tail.poll().unwrap().len()).collect();
@@ -235,7 +173,8 @@ fn tailer_limit_pages_through_records() {
 fn tailer_reports_an_unreadable_row_once_and_goes_on() {
     let (_dir, path) = temp_db();
     let store = Store::open(&path).unwrap();
-    let insert = "INSERT INTO records (time_ns, source, kind, trace_id, name, attrs) VALUES (?1, ?2, 'event', 't', 'n', '{}')";
+    let insert =
+        "INSERT INTO records (time_ns, source, kind, trace_id, name, attrs) VALUES (?1, ?2, 'event', 't', 'n', '{}')";
     for (t, source) in [(1, "spop"), (2, "smtp"), (3, "nix")] {
         store.connection().execute(insert, (t, source)).unwrap();
     }
@@ -243,11 +182,7 @@ fn tailer_reports_an_unreadable_row_once_and_goes_on() {
     let first = tail.poll().unwrap();
     assert_eq!(first.len(), 1);
     match tail.poll() {
-        Err(StoreError::Decode {
-            column: "source",
-            id: Some(2),
-            ..
-        }) => {}
+        Err(StoreError::Decode { column: "source", id: Some(2), .. }) => {}
         other => panic!("expected a decode error for row 2, got {other:?}"),
     }
     let rest = tail.poll().unwrap();
@@ -265,23 +200,11 @@ fn spans_view_pairs_ends_merges_attrs_and_keeps_unfinished_spans() {
     let mut end_attrs = Attrs::new();
     end_attrs.insert("status".into(), json!("ok"));
     end_attrs.insert("actions".into(), json!(2));
-    let [s, e] = Record::span_pair(
-        Source::Spop,
-        "h/1",
-        "s1",
-        "spoe:req",
-        1_000,
-        1_750,
-        start_attrs,
-        end_attrs,
-    );
+    let [s, e] = Record::span_pair(Source::Spop, "h/1", "s1", "spoe:req", 1_000, 1_750, start_attrs, end_attrs);
     // Same span id in another trace and another source: must not pair with s1.
-    let other_trace =
-        Record::new(1_100, Source::Spop, Kind::SpanEnd, "h/2", "spoe:req").with_span("s1");
+    let other_trace = Record::new(1_100, Source::Spop, Kind::SpanEnd, "h/2", "spoe:req").with_span("s1");
     let other_source = Record::new(1_200, Source::Nix, Kind::SpanEnd, "h/1", "x").with_span("s1");
-    let open = Record::new(2_000, Source::Nix, Kind::SpanStart, "conn", "build")
-        .with_span("a1")
-        .with_parent("a0");
+    let open = Record::new(2_000, Source::Nix, Kind::SpanStart, "conn", "build").with_span("a1").with_parent("a0");
     // A span id used twice in one trace: each start pairs with its own end.
     let reuse = [
         Record::new(10, Source::G3, Kind::SpanStart, "t", "task").with_span("r"),
@@ -304,37 +227,16 @@ fn spans_view_pairs_ends_merges_attrs_and_keeps_unfinished_spans() {
     assert_eq!(rows.len(), 4, "{rows:?}");
     assert_eq!(
         rows[0][..8],
-        [
-            json!("g3"),
-            json!("t"),
-            json!("r"),
-            Value::Null,
-            json!("task"),
-            json!(10),
-            json!(15),
-            json!(5)
-        ]
+        [json!("g3"), json!("t"), json!("r"), Value::Null, json!("task"), json!(10), json!(15), json!(5)]
     );
     assert_eq!(rows[1][5..8], [json!(20), json!(29), json!(9)]);
     assert_eq!(
         rows[2][..8],
-        [
-            json!("nix"),
-            json!("conn"),
-            json!("a1"),
-            json!("a0"),
-            json!("build"),
-            json!(2000),
-            Value::Null,
-            Value::Null
-        ]
+        [json!("nix"), json!("conn"), json!("a1"), json!("a0"), json!("build"), json!(2000), Value::Null, Value::Null]
     );
     assert_eq!(rows[3][5..8], [json!(1000), json!(1750), json!(750)]);
     let merged: Value = serde_json::from_str(rows[3][8].as_str().unwrap()).unwrap();
-    assert_eq!(
-        merged,
-        json!({"stream_id": 12, "status": "ok", "actions": 2})
-    );
+    assert_eq!(merged, json!({"stream_id": 12, "status": "ok", "actions": 2}));
 }
 
 #[test]
@@ -342,25 +244,11 @@ fn spans_view_finds_the_end_through_the_partial_index() {
     let (_dir, path) = temp_db();
     drop(Store::open(&path).unwrap());
     let plan = query(&path, "EXPLAIN QUERY PLAN SELECT * FROM spans").unwrap();
-    let details: Vec<String> = plan
-        .rows
-        .iter()
-        .map(|r| r[3].as_str().unwrap_or_default().to_string())
-        .collect();
+    let details: Vec<String> = plan.rows.iter().map(|r| r[3].as_str().unwrap_or_default().to_string()).collect();
     let text = details.join("\n");
-    assert!(
-        text.contains("USING COVERING INDEX records_span_end"),
-        "{text}"
-    );
-    assert!(
-        text.contains("SEARCH e USING INTEGER PRIMARY KEY"),
-        "{text}"
-    );
-    assert_eq!(
-        details.iter().filter(|d| d.starts_with("SCAN")).count(),
-        1,
-        "only the starts are scanned:\n{text}"
-    );
+    assert!(text.contains("USING COVERING INDEX records_span_end"), "{text}");
+    assert!(text.contains("SEARCH e USING INTEGER PRIMARY KEY"), "{text}");
+    assert_eq!(details.iter().filter(|d| d.starts_with("SCAN")).count(), 1, "only the starts are scanned:\n{text}");
 }
 
 #[test]
@@ -382,39 +270,25 @@ fn a_full_queue_drops_counts_and_never_blocks_the_producer() {
     let start = Instant::now();
     let mut accepted = 0;
     for i in 0..sent {
-        let source = if i % 2 == 0 {
-            Source::Spop
-        } else {
-            Source::Nix
-        };
-        accepted +=
-            u64::from(handle.try_send_one(Record::new(i as i64, source, Kind::Event, "t", "n")));
+        let source = if i % 2 == 0 { Source::Spop } else { Source::Nix };
+        accepted += u64::from(handle.try_send_one(Record::new(i as i64, source, Kind::Event, "t", "n")));
     }
     let spent = start.elapsed();
-    assert!(
-        spent < Duration::from_secs(2),
-        "10k try_send calls took {spent:?}: the producer waited"
-    );
+    assert!(spent < Duration::from_secs(2), "10k try_send calls took {spent:?}: the producer waited");
     let stats = handle.stats();
     assert!(stats.dropped > 0, "{stats:?}");
     assert_eq!(stats.accepted, accepted);
     assert_eq!(stats.accepted + stats.dropped, sent, "{stats:?}");
-    assert_eq!(
-        stats.written, 0,
-        "nothing can be written while the lock is held"
-    );
+    assert_eq!(stats.written, 0, "nothing can be written while the lock is held");
     assert!(stats.queued <= 1);
     // WAL: readers are not stopped by the held write lock.
     assert_eq!(scalar(&path, "SELECT count(*) FROM events"), json!(0));
 
     // The callback of a dropped send is told so, at once.
     let (tx, rx) = mpsc::channel();
-    assert!(!handle.try_send_with_commit(
-        vec![Record::new(0, Source::G3, Kind::Event, "t", "n")],
-        move |o| {
-            let _ = tx.send(o);
-        }
-    ));
+    assert!(!handle.try_send_with_commit(vec![Record::new(0, Source::G3, Kind::Event, "t", "n")], move |o| {
+        let _ = tx.send(o);
+    }));
     assert_eq!(rx.try_recv().unwrap(), CommitOutcome::Dropped);
 
     blocker.execute_batch("ROLLBACK").unwrap();
@@ -423,85 +297,47 @@ fn a_full_queue_drops_counts_and_never_blocks_the_producer() {
     assert_eq!(stats.written, accepted);
     assert_eq!(stats.dropped, sent - accepted + 1);
     assert_eq!(stats.failed, 0);
-    let drops = query(
-        &path,
-        "SELECT source, SUM(dropped) FROM drops GROUP BY source ORDER BY source",
-    )
-    .unwrap();
+    let drops = query(&path, "SELECT source, SUM(dropped) FROM drops GROUP BY source ORDER BY source").unwrap();
     let total: u64 = drops.rows.iter().map(|r| r[1].as_u64().unwrap()).sum();
     assert_eq!(total, stats.dropped, "{drops:?}");
-    assert_eq!(
-        drops
-            .rows
-            .iter()
-            .map(|r| r[0].as_str().unwrap())
-            .collect::<Vec<_>>(),
-        ["g3", "nix", "spop"]
-    );
-    assert_eq!(
-        scalar(&path, "SELECT count(*) FROM events"),
-        json!(accepted)
-    );
+    assert_eq!(drops.rows.iter().map(|r| r[0].as_str().unwrap()).collect::<Vec<_>>(), ["g3", "nix", "spop"]);
+    assert_eq!(scalar(&path, "SELECT count(*) FROM events"), json!(accepted));
 
     // Counts already written are not written again.
     handle.flush().unwrap();
     writer.close().unwrap();
-    assert_eq!(
-        scalar(&path, "SELECT SUM(dropped) FROM drops"),
-        json!(stats.dropped)
-    );
+    assert_eq!(scalar(&path, "SELECT SUM(dropped) FROM drops"), json!(stats.dropped));
 }
 
 #[test]
 fn a_failed_write_is_counted_retried_and_the_writer_goes_on() {
     let (_dir, path) = temp_db();
-    let config = WriterConfig {
-        busy_timeout: Duration::from_millis(20),
-        ..config()
-    };
+    let config = WriterConfig { busy_timeout: Duration::from_millis(20), ..config() };
     let writer = Store::spawn_writer(&path, config).unwrap();
     let blocker = Connection::open(&path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     let (tx, rx) = mpsc::channel();
-    let records: Vec<Record> = (0..3)
-        .map(|i| Record::new(i, Source::Spop, Kind::Event, "t", "lost"))
-        .collect();
+    let records: Vec<Record> = (0..3).map(|i| Record::new(i, Source::Spop, Kind::Event, "t", "lost")).collect();
     assert!(writer.try_send_with_commit(records, move |o| {
         let _ = tx.send(o);
     }));
     writer.flush().unwrap();
-    assert_eq!(
-        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
-        CommitOutcome::Dropped
-    );
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), CommitOutcome::Dropped);
     let stats = writer.stats();
-    assert_eq!(
-        (stats.failed, stats.write_errors, stats.written),
-        (3, 2, 0),
-        "{stats:?}"
-    );
+    assert_eq!((stats.failed, stats.write_errors, stats.written), (3, 2, 0), "{stats:?}");
     let error = stats.last_error.unwrap();
     assert!(error.contains("locked"), "{error}");
 
     blocker.execute_batch("ROLLBACK").unwrap();
     let (tx, rx) = mpsc::channel();
-    assert!(writer.try_send_with_commit(
-        vec![Record::new(9, Source::Spop, Kind::Event, "t", "kept")],
-        move |o| {
-            let _ = tx.send(o);
-        }
-    ));
-    assert_eq!(
-        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
-        CommitOutcome::Committed
-    );
+    assert!(writer.try_send_with_commit(vec![Record::new(9, Source::Spop, Kind::Event, "t", "kept")], move |o| {
+        let _ = tx.send(o);
+    }));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), CommitOutcome::Committed);
     let stats = writer.close().unwrap();
     assert_eq!((stats.written, stats.failed), (1, 3));
-    assert_eq!(
-        scalar(&path, "SELECT group_concat(name) FROM events"),
-        "kept"
-    );
+    assert_eq!(scalar(&path, "SELECT group_concat(name) FROM events"), "kept");
 }
 
 #[test]
@@ -514,29 +350,16 @@ fn after_close_handles_drop_and_flush_fails() {
     assert_eq!(stats.written, 1, "close commits what was queued");
     assert!(!handle.try_send_one(Record::new(2, Source::Spop, Kind::Event, "t", "n")));
     assert_eq!(handle.stats().dropped, 1);
-    assert!(matches!(
-        handle.flush(),
-        Err(StoreError::WriterStopped { .. })
-    ));
+    assert!(matches!(handle.flush(), Err(StoreError::WriterStopped { .. })));
 }
 
 #[test]
 fn dropping_the_guard_flushes() {
     let (_dir, path) = temp_db();
     {
-        let writer = Store::spawn_writer(
-            &path,
-            WriterConfig {
-                max_delay: Duration::from_secs(60),
-                ..config()
-            },
-        )
-        .unwrap();
-        writer.try_send(
-            (0..10)
-                .map(|i| Record::new(i, Source::Spop, Kind::Event, "t", "n"))
-                .collect(),
-        );
+        let writer =
+            Store::spawn_writer(&path, WriterConfig { max_delay: Duration::from_secs(60), ..config() }).unwrap();
+        writer.try_send((0..10).map(|i| Record::new(i, Source::Spop, Kind::Event, "t", "n")).collect());
     }
     assert_eq!(scalar(&path, "SELECT count(*) FROM records"), json!(10));
 }
@@ -553,13 +376,7 @@ fn handles_are_send_sync_clone_and_work_from_many_threads() {
             let handle = writer.handle();
             std::thread::spawn(move || {
                 for i in 0..500 {
-                    assert!(handle.try_send_one(Record::new(
-                        i,
-                        Source::Qlog,
-                        Kind::Event,
-                        format!("c{t}"),
-                        "e"
-                    )));
+                    assert!(handle.try_send_one(Record::new(i, Source::Qlog, Kind::Event, format!("c{t}"), "e")));
                 }
             })
         })
@@ -569,20 +386,13 @@ fn handles_are_send_sync_clone_and_work_from_many_threads() {
     }
     let stats = writer.close().unwrap();
     assert_eq!((stats.written, stats.dropped), (2_000, 0));
-    assert_eq!(
-        scalar(&path, "SELECT count(DISTINCT trace_id) FROM events"),
-        json!(4)
-    );
+    assert_eq!(scalar(&path, "SELECT count(DISTINCT trace_id) FROM events"), json!(4));
 }
 
 #[test]
 fn many_records_are_all_written_and_counted() {
     let (_dir, path) = temp_db();
-    let config = WriterConfig {
-        queue_capacity: 50_000,
-        max_batch: 5_000,
-        ..config()
-    };
+    let config = WriterConfig { queue_capacity: 50_000, max_batch: 5_000, ..config() };
     let writer = Store::spawn_writer(&path, config).unwrap();
     let total = 200_000u64;
     let chunk = 100u64;
@@ -594,35 +404,16 @@ fn many_records_are_all_written_and_counted() {
         let records = (0..chunk)
             .map(|i| {
                 let n = c * chunk + i;
-                Record::event(n as i64, Source::Spop, format!("h/{}", n / 10), "msg")
-                    .with_attr("n", n)
+                Record::event(n as i64, Source::Spop, format!("h/{}", n / 10), "msg").with_attr("n", n)
             })
             .collect();
         assert!(writer.try_send(records));
     }
     let stats = writer.close().unwrap();
-    assert_eq!(
-        (stats.accepted, stats.written, stats.dropped, stats.failed),
-        (total, total, 0, 0)
-    );
-    assert!(
-        stats.batches >= total / 5_000 && stats.batches < total / chunk,
-        "{stats:?}"
-    );
-    let result = query(
-        &path,
-        "SELECT count(*), SUM(attrs ->> '$.n'), MIN(time_ns), MAX(time_ns) FROM events",
-    )
-    .unwrap();
-    assert_eq!(
-        result.rows[0],
-        [
-            json!(total),
-            json!(total * (total - 1) / 2),
-            json!(0),
-            json!(total - 1)
-        ]
-    );
+    assert_eq!((stats.accepted, stats.written, stats.dropped, stats.failed), (total, total, 0, 0));
+    assert!(stats.batches >= total / 5_000 && stats.batches < total / chunk, "{stats:?}");
+    let result = query(&path, "SELECT count(*), SUM(attrs ->> '$.n'), MIN(time_ns), MAX(time_ns) FROM events").unwrap();
+    assert_eq!(result.rows[0], [json!(total), json!(total * (total - 1) / 2), json!(0), json!(total - 1)]);
 }
 
 #[test]
@@ -646,49 +437,23 @@ fn query_refuses_writes_and_more_than_one_statement() {
     let conn = open_read_only(&path).unwrap();
     conn.execute_batch("PRAGMA query_only = 0").unwrap();
     let e = conn.execute("DELETE FROM records", []).unwrap_err();
-    assert_eq!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::ReadOnly),
-        "{e}"
-    );
-    assert!(matches!(
-        query(&path, "SELECT 1; DELETE FROM records"),
-        Err(StoreError::NotOneStatement { .. })
-    ));
-    assert!(matches!(
-        query(&path, "  -- nothing\n"),
-        Err(StoreError::NotOneStatement { .. })
-    ));
+    assert_eq!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly), "{e}");
+    assert!(matches!(query(&path, "SELECT 1; DELETE FROM records"), Err(StoreError::NotOneStatement { .. })));
+    assert!(matches!(query(&path, "  -- nothing\n"), Err(StoreError::NotOneStatement { .. })));
     // A trailing semicolon, space or comment is still one statement.
-    assert_eq!(
-        query(&path, "SELECT 1; -- done\n").unwrap().rows,
-        [[json!(1)]]
-    );
-    assert!(matches!(
-        query(&path, "SELEC 1"),
-        Err(StoreError::Query { .. })
-    ));
+    assert_eq!(query(&path, "SELECT 1; -- done\n").unwrap().rows, [[json!(1)]]);
+    assert!(matches!(query(&path, "SELEC 1"), Err(StoreError::Query { .. })));
     let missing = path.with_file_name("missing.db");
-    assert!(matches!(
-        query(&missing, "SELECT 1"),
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(query(&missing, "SELECT 1"), Err(StoreError::NotFound { .. })));
     assert!(!missing.exists(), "a query must not create the file");
-    assert_eq!(
-        scalar(&path, "SELECT count(*) FROM sqlite_schema WHERE name = 'x'"),
-        json!(0)
-    );
+    assert_eq!(scalar(&path, "SELECT count(*) FROM sqlite_schema WHERE name = 'x'"), json!(0));
 }
 
 #[test]
 fn query_maps_every_sqlite_type() {
     let (_dir, path) = temp_db();
     drop(Store::open(&path).unwrap());
-    let result = query(
-        &path,
-        "SELECT 42 AS i, 2.5 AS r, 'text' AS t, x'00ff' AS b, x'6869' AS p, NULL AS n",
-    )
-    .unwrap();
+    let result = query(&path, "SELECT 42 AS i, 2.5 AS r, 'text' AS t, x'00ff' AS b, x'6869' AS p, NULL AS n").unwrap();
     assert_eq!(result.columns, ["i", "r", "t", "b", "p", "n"]);
     assert_eq!(
         result.rows,
@@ -723,18 +488,12 @@ fn query_each_streams_rows_and_reports_output_errors() {
     let e = query_each(&path, sql, |_, _| {
         seen += 1;
         if seen == 3 {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "closed",
-            ))
+            Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed"))
         } else {
             Ok(())
         }
     });
-    assert!(
-        matches!(e, Err(StoreError::Output(ref io)) if io.kind() == std::io::ErrorKind::BrokenPipe),
-        "{e:?}"
-    );
+    assert!(matches!(e, Err(StoreError::Output(ref io)) if io.kind() == std::io::ErrorKind::BrokenPipe), "{e:?}");
     assert_eq!(seen, 3);
 }
 
@@ -743,12 +502,7 @@ fn table_and_json_lines_rendering() {
     let result = QueryResult {
         columns: vec!["id".into(), "name".into(), "attrs".into(), "end_ns".into()],
         rows: vec![
-            vec![
-                json!(1),
-                json!("short"),
-                json!(r#"{"port":443}"#),
-                Value::Null,
-            ],
+            vec![json!(1), json!("short"), json!(r#"{"port":443}"#), Value::Null],
             vec![json!(1234), json!("tab\there"), json!("not json"), json!(7)],
         ],
     };
@@ -765,10 +519,7 @@ fn table_and_json_lines_rendering() {
     .join("\n");
     assert_eq!(table, expected);
     assert_eq!(
-        render_table(&QueryResult {
-            columns: vec!["x".into()],
-            rows: vec![vec![json!(1)]]
-        }),
+        render_table(&QueryResult { columns: vec!["x".into()], rows: vec![vec![json!(1)]] }),
         "x\n-\n1\n(1 row)\n"
     );
     assert_eq!(render_table(&QueryResult::default()), "(0 rows)\n");

@@ -1,1 +1,68 @@
-fn main() {}
+//! `logwire`: the binary only wires crates together — protocol sources (`sources/`), the SQLite sink
+//! (`logwire-store`) and the command line. No protocol logic lives here.
+
+mod commands;
+mod sources;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Protocol-native structured logging for network daemons.
+///
+/// logwire speaks the log and event channels of network daemons in their own wire formats, turns them
+/// into one span/event model and stores them in an embedded SQLite file. Today: HAProxy SPOE/SPOP
+/// (logwire is the SPOA agent HAProxy sends its stream events to).
+#[derive(Parser)]
+#[command(name = "logwire", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every enabled listener and store what arrives (Ctrl-C or SIGTERM flushes and exits 0).
+    Serve(commands::serve::ServeArgs),
+    /// Run read-only SQL on the store and print a table (or JSON lines with --json).
+    ///
+    /// Views: events(time_ns, source, kind, trace_id, span_id, parent_id, name, level, attrs, body) and
+    /// spans(source, trace_id, span_id, parent_id, name, start_ns, end_ns, duration_ns, attrs).
+    Query(commands::query::QueryArgs),
+    /// Follow new records as they are stored.
+    Tail(commands::query::TailArgs),
+    /// HAProxy SPOP tools: probe an agent, load-test it, check a SPOE configuration.
+    #[command(subcommand)]
+    Spop(commands::spop::SpopCommand),
+}
+
+/// The default store file.
+pub const DEFAULT_DB: &str = "logwire.db";
+
+pub fn default_db() -> PathBuf {
+    PathBuf::from(DEFAULT_DB)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOGWIRE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Query(args) => commands::query::run_query(args),
+        Command::Tail(args) => commands::query::run_tail(args),
+        Command::Spop(cmd) => commands::spop::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("logwire: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

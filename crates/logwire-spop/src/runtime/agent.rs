@@ -24,6 +24,8 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub engine_id: Option<Bytes>,
     pub negotiated: Option<Negotiated>,
+    /// What HAProxy announced in its HELLO.
+    pub announced: Option<crate::Capabilities>,
     pub healthcheck: bool,
 }
 
@@ -43,9 +45,15 @@ pub enum CloseReason {
     /// EOF or RST from HAProxy: a normal close.
     PeerClosed,
     /// HAProxy sent HAPROXY-DISCONNECT.
-    PeerDisconnect { status: StatusCode, message: String },
+    PeerDisconnect {
+        status: StatusCode,
+        message: String,
+    },
     /// We sent AGENT-DISCONNECT because of a protocol error.
-    ProtocolError { status: StatusCode, reason: String },
+    ProtocolError {
+        status: StatusCode,
+        reason: String,
+    },
     /// The server is shutting down.
     Shutdown,
     Io(String),
@@ -55,7 +63,15 @@ pub enum CloseReason {
 /// (push to a bounded queue and drop when full): they run on the connection's task.
 pub trait Observer: Send + Sync + 'static {
     fn on_hello(&self, _conn: &ConnInfo) {}
-    fn on_processed(&self, _conn: &ConnInfo, _notify: &Notify, _actions: &[Action], _outcome: Outcome, _timing: Timing) {}
+    fn on_processed(
+        &self,
+        _conn: &ConnInfo,
+        _notify: &Notify,
+        _actions: &[Action],
+        _outcome: Outcome,
+        _timing: Timing,
+    ) {
+    }
     fn on_aborted(&self, _conn: &ConnInfo, _stream_id: u64, _frame_id: u64) {}
     fn on_closed(&self, _conn: &ConnInfo, _reason: &CloseReason) {}
 }
@@ -154,6 +170,28 @@ pub struct AgentServer {
     stats: Arc<ServerStats>,
     registry: Arc<EngineRegistry>,
     next_id: AtomicU64,
+    warn_limiter: RateLimit,
+}
+
+/// At most one warning per interval, across connections.
+struct RateLimit {
+    started: Instant,
+    last_ms: AtomicU64,
+}
+
+impl RateLimit {
+    const INTERVAL_MS: u64 = 10_000;
+
+    fn new() -> Self {
+        RateLimit { started: Instant::now(), last_ms: AtomicU64::new(u64::MAX) }
+    }
+
+    fn allow(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_ms.load(Ordering::Relaxed);
+        (last == u64::MAX || now.saturating_sub(last) >= Self::INTERVAL_MS)
+            && self.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
 }
 
 impl AgentServer {
@@ -165,6 +203,7 @@ impl AgentServer {
             stats: Arc::new(ServerStats::default()),
             registry: Arc::new(EngineRegistry::default()),
             next_id: AtomicU64::new(1),
+            warn_limiter: RateLimit::new(),
         })
     }
 
@@ -174,7 +213,11 @@ impl AgentServer {
 
     /// Accepts connections until `shutdown` completes, then returns (open connections end when
     /// HAProxy closes them or the runtime stops).
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -198,7 +241,7 @@ impl AgentServer {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
         self.stats.active.fetch_add(1, Ordering::Relaxed);
-        let mut info = ConnInfo { id, peer, engine_id: None, negotiated: None, healthcheck: false };
+        let mut info = ConnInfo { id, peer, engine_id: None, negotiated: None, announced: None, healthcheck: false };
         let (tx, rx) = mpsc::unbounded_channel();
         let reason = self.connection_loop(stream, &mut info, tx, rx).await;
         if let Some(e) = &info.engine_id {
@@ -208,11 +251,19 @@ impl AgentServer {
         self.observer.on_closed(&info, &reason);
     }
 
-    async fn connection_loop(&self, mut stream: TcpStream, info: &mut ConnInfo, ack_tx: AckSender, mut ack_rx: mpsc::UnboundedReceiver<AckMsg>) -> CloseReason {
+    async fn connection_loop(
+        &self,
+        mut stream: TcpStream,
+        info: &mut ConnInfo,
+        ack_tx: AckSender,
+        mut ack_rx: mpsc::UnboundedReceiver<AckMsg>,
+    ) -> CloseReason {
         let mut conn = AgentConnection::new(self.config.agent.clone());
         let mut input = BytesMut::with_capacity(self.config.read_chunk);
         let mut actions = Vec::new();
-        let mut done: Vec<(Notify, Vec<Action>, Outcome, Timing)> = Vec::new();
+        // ACKed NOTIFYs waiting for the write, then for the observer. Their actions live in one pool
+        // (`Done::actions`), so that no NOTIFY allocates a Vec of its own.
+        let mut done = Done::default();
         let mut in_flight = 0usize;
         let mut close: Option<CloseReason> = None;
         loop {
@@ -232,6 +283,7 @@ impl AgentServer {
                                 info.engine_id = hello.engine_id.clone();
                                 info.negotiated = Some(negotiated);
                                 info.healthcheck = hello.healthcheck;
+                                info.announced = Some(hello.capabilities);
                                 if let Some(e) = &info.engine_id {
                                     self.registry.add(e, info.id, ack_tx.clone());
                                 }
@@ -249,7 +301,7 @@ impl AgentServer {
                                             Ok(()) => Outcome::Acked,
                                             Err(e) => { tracing::warn!("{e}"); Outcome::AckTooBig }
                                         };
-                                        done.push((notify, std::mem::take(&mut actions), outcome, Timing { received_ns, acked_ns: 0, handler_ns }));
+                                        done.push(notify, actions.drain(..), outcome, Timing { received_ns, acked_ns: 0, handler_ns });
                                     }
                                     HandlerKind::Async(h) => {
                                         in_flight += 1;
@@ -276,6 +328,13 @@ impl AgentServer {
                             }
                             AgentEvent::Aborted { stream_id, frame_id } => self.observer.on_aborted(info, stream_id, frame_id),
                             AgentEvent::PeerDisconnect(d) => {
+                                // HAProxy reconnects at once after such errors (hundreds per second):
+                                // say it once in a while, the store has every occurrence.
+                                if let Some(advice) = d.status.advice() {
+                                    if self.warn_limiter.allow() {
+                                        tracing::warn!(peer = %info.peer, "HAProxy disconnected with status {}: {}", d.status, advice);
+                                    }
+                                }
                                 close = Some(CloseReason::PeerDisconnect { status: d.status, message: d.message_str().into_owned() });
                             }
                             AgentEvent::ProtocolError { status, reason } => {
@@ -300,16 +359,21 @@ impl AgentServer {
             if !conn.transmit().is_empty() {
                 let out = conn.transmit().split();
                 if let Err(e) = stream.write_all(&out).await {
-                    return if crate::runtime::is_normal_close(&e) { CloseReason::PeerClosed } else { CloseReason::Io(e.to_string()) };
+                    return if crate::runtime::is_normal_close(&e) {
+                        CloseReason::PeerClosed
+                    } else {
+                        CloseReason::Io(e.to_string())
+                    };
                 }
             }
-            if !done.is_empty() {
+            if !done.notifies.is_empty() {
                 let acked_ns = now_ns();
-                self.stats.acks.fetch_add(done.len() as u64, Ordering::Relaxed);
-                for (notify, actions, outcome, mut timing) in done.drain(..) {
+                self.stats.acks.fetch_add(done.notifies.len() as u64, Ordering::Relaxed);
+                for (notify, range, outcome, mut timing) in done.notifies.drain(..) {
                     timing.acked_ns = acked_ns;
-                    self.observer.on_processed(info, &notify, &actions, outcome, timing);
+                    self.observer.on_processed(info, &notify, &done.actions[range], outcome, timing);
                 }
+                done.actions.clear();
             }
             if conn.is_closing() {
                 let _ = stream.shutdown().await;
@@ -318,7 +382,7 @@ impl AgentServer {
         }
     }
 
-    fn queue_async_ack(&self, conn: &mut AgentConnection, info: &ConnInfo, msg: AckMsg, done: &mut Vec<(Notify, Vec<Action>, Outcome, Timing)>) {
+    fn queue_async_ack(&self, conn: &mut AgentConnection, info: &ConnInfo, msg: AckMsg, done: &mut Done) {
         let outcome = match conn.ack(msg.notify.stream_id, msg.notify.frame_id, &msg.actions) {
             Ok(()) => Outcome::Acked,
             Err(e) => {
@@ -326,6 +390,26 @@ impl AgentServer {
                 Outcome::AckTooBig
             }
         };
-        done.push((msg.notify, msg.actions, outcome, Timing { received_ns: msg.received_ns, acked_ns: 0, handler_ns: msg.handler_ns }));
+        done.push(
+            msg.notify,
+            msg.actions,
+            outcome,
+            Timing { received_ns: msg.received_ns, acked_ns: 0, handler_ns: msg.handler_ns },
+        );
+    }
+}
+
+/// NOTIFYs ACKed in the current batch, with their actions in one shared pool.
+#[derive(Default)]
+struct Done {
+    notifies: Vec<(Notify, std::ops::Range<usize>, Outcome, Timing)>,
+    actions: Vec<Action>,
+}
+
+impl Done {
+    fn push(&mut self, notify: Notify, actions: impl IntoIterator<Item = Action>, outcome: Outcome, timing: Timing) {
+        let start = self.actions.len();
+        self.actions.extend(actions);
+        self.notifies.push((notify, start..self.actions.len(), outcome, timing));
     }
 }

@@ -103,7 +103,9 @@ impl Client {
         self.flush().await?;
         loop {
             match self.next_event().await? {
-                EngineEvent::Ack { stream_id, frame_id, actions, aborted, latency } if (stream_id, frame_id) == (sid, fid) => {
+                EngineEvent::Ack { stream_id, frame_id, actions, aborted, latency }
+                    if (stream_id, frame_id) == (sid, fid) =>
+                {
                     return Ok(AckReply { actions, aborted, latency: latency.unwrap_or_default() })
                 }
                 EngineEvent::Ack { .. } | EngineEvent::UnknownAck { .. } | EngineEvent::Skipped { .. } => continue,
@@ -119,9 +121,15 @@ impl Client {
         let deadline = Instant::now() + self.timeout;
         let mut codec = crate::FrameCodec::new(u32::MAX);
         loop {
-            while let Some(f) = codec.decode_frame(&mut self.input).map_err(|e| ClientError::Protocol { status: e.status(), reason: e.to_string() })? {
+            while let Some(f) = codec
+                .decode_frame(&mut self.input)
+                .map_err(|e| ClientError::Protocol { status: e.status(), reason: e.to_string() })?
+            {
                 if f.header.frame_type == crate::FrameType::AgentDisconnect {
-                    return Ok(Some(Disconnect::decode(f.payload).map_err(|e| ClientError::Protocol { status: e.status(), reason: e.to_string() })?));
+                    return Ok(Some(
+                        Disconnect::decode(f.payload)
+                            .map_err(|e| ClientError::Protocol { status: e.status(), reason: e.to_string() })?,
+                    ));
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -172,7 +180,9 @@ fn refused(d: Disconnect) -> ClientError {
 fn unexpected(ev: EngineEvent) -> ClientError {
     match ev {
         EngineEvent::Refused(d) => refused(d),
-        EngineEvent::AgentDisconnect(d) => ClientError::Disconnected { status: d.status, message: d.message_str().into_owned() },
+        EngineEvent::AgentDisconnect(d) => {
+            ClientError::Disconnected { status: d.status, message: d.message_str().into_owned() }
+        }
         EngineEvent::ProtocolError { status, reason } => ClientError::Protocol { status, reason },
         other => ClientError::Protocol { status: StatusCode::Invalid, reason: format!("unexpected {other:?}") },
     }
@@ -202,10 +212,7 @@ pub async fn probe(addr: SocketAddr, mut config: EngineConfig, messages: &[Messa
             report.hello = Ok((c.negotiated(), c.hello_time()));
             report.notify = Some(c.notify(messages).await.map_err(|e| e.to_string()));
             report.disconnect = Some(
-                c.close()
-                    .await
-                    .map(|d| d.map(|d| (d.status, d.message_str().into_owned())))
-                    .map_err(|e| e.to_string()),
+                c.close().await.map(|d| d.map(|d| (d.status, d.message_str().into_owned()))).map_err(|e| e.to_string()),
             );
         }
         Err(e) => report.hello = Err(e.to_string()),
@@ -252,7 +259,8 @@ impl LoadReport {
 
 fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 60 s, 3 significant digits; the bounds are constants, so this cannot fail.
-    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
 }
 
 /// Pipelined load: `connections` connections, each keeping `in_flight` NOTIFYs outstanding, until
@@ -278,7 +286,8 @@ pub async fn run_load(config: LoadConfig) -> LoadReport {
         let budget = budget.clone();
         tasks.push(tokio::spawn(async move { load_connection(i, config, encoded, budget, deadline).await }));
     }
-    let mut report = LoadReport { elapsed: Duration::ZERO, sent: 0, acked: 0, errors: Vec::new(), latency_us: new_histogram() };
+    let mut report =
+        LoadReport { elapsed: Duration::ZERO, sent: 0, acked: 0, errors: Vec::new(), latency_us: new_histogram() };
     for t in tasks {
         match t.await {
             Ok(r) => {
@@ -302,7 +311,8 @@ async fn load_connection(
     deadline: Instant,
 ) -> LoadReport {
     use std::sync::atomic::Ordering;
-    let mut report = LoadReport { elapsed: Duration::ZERO, sent: 0, acked: 0, errors: Vec::new(), latency_us: new_histogram() };
+    let mut report =
+        LoadReport { elapsed: Duration::ZERO, sent: 0, acked: 0, errors: Vec::new(), latency_us: new_histogram() };
     let mut client = match Client::connect(config.addr, config.engine.clone(), config.timeout).await {
         Ok(c) => c,
         Err(e) => {

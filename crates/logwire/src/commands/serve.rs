@@ -1,0 +1,160 @@
+//! `logwire serve`: every enabled listener, one store.
+
+use crate::commands::Result;
+use crate::sources::spop::StoreObserver;
+use anyhow::Context;
+use clap::Args;
+use logwire_spop::agent::AgentConfig;
+use logwire_spop::handler::{AckAll, Handler};
+use logwire_spop::runtime::agent::{AgentServer, HandlerKind, ServerConfig};
+use logwire_spop::Capabilities;
+use logwire_store::{Store, WriterConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// SQLite file to store records in (created if missing; WAL mode).
+    #[arg(long, default_value = crate::DEFAULT_DB)]
+    pub db: PathBuf,
+    /// Address of the SPOA agent that HAProxy's `use-backend` servers point at.
+    #[arg(long, default_value = "127.0.0.1:12345", value_name = "ADDR")]
+    pub spop: SocketAddr,
+    /// Do not start the SPOP agent.
+    #[arg(long)]
+    pub no_spop: bool,
+    /// Rules file (TOML) turning SPOE message arguments into set-var actions; without it every NOTIFY
+    /// gets an empty ACK.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// SPOP capabilities the agent announces (HAProxy uses those it also supports). Drop
+    /// `fragmentation` only if HAProxy has `no option send-frag-payload`.
+    #[arg(long, default_value = "pipelining,async,fragmentation", value_name = "LIST")]
+    pub spop_capabilities: String,
+    /// Largest SPOP frame the agent accepts; the negotiated size is the smaller of this and HAProxy's.
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub spop_max_frame_size: u32,
+    /// Records the store queue may hold; beyond it records are dropped and counted, never waited for.
+    #[arg(long, default_value_t = 65_536, value_name = "RECORDS")]
+    pub queue: usize,
+    /// Print counters every N seconds (0: only when records are dropped, and at exit).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub stats_interval: u64,
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let writer = Store::spawn_writer(&args.db, WriterConfig { queue_capacity: args.queue, ..WriterConfig::default() })
+        .with_context(|| format!("cannot open the store {}", args.db.display()))?;
+    let store = writer.handle();
+    let handler: Arc<dyn Handler> = match &args.rules {
+        Some(path) => Arc::new(
+            logwire_spop::rules::Rules::load(path)
+                .with_context(|| format!("cannot load the rules file {}", path.display()))?,
+        ),
+        None => Arc::new(AckAll),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
+    let server = runtime.block_on(async {
+        let mut server = None;
+        if !args.no_spop {
+            let listener = tokio::net::TcpListener::bind(args.spop).await.with_context(|| {
+                format!("cannot listen on {} for SPOP (is another agent running? pick another with --spop)", args.spop)
+            })?;
+            let config = ServerConfig {
+                agent: AgentConfig {
+                    max_frame_size: args.spop_max_frame_size,
+                    capabilities: Capabilities::parse(args.spop_capabilities.as_bytes()),
+                    ..AgentConfig::default()
+                },
+                ..ServerConfig::default()
+            };
+            let s = AgentServer::new(
+                config.clone(),
+                HandlerKind::Sync(handler.clone()),
+                Arc::new(StoreObserver { store: store.clone() }),
+            );
+            println!(
+                "logwire: SPOP agent listening on {} (capabilities: {}; max-frame-size {}; rules: {})",
+                listener.local_addr().unwrap_or(args.spop),
+                config.agent.capabilities,
+                config.agent.max_frame_size,
+                args.rules.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none, empty ACKs".into())
+            );
+            tokio::spawn(s.clone().serve(listener, std::future::pending()));
+            server = Some(s);
+        }
+        println!("logwire: storing records in {}", args.db.display());
+        anyhow::Ok(server)
+    })?;
+
+    runtime.block_on(async {
+        let mut last_dropped = 0;
+        let interval = if args.stats_interval == 0 { Duration::from_secs(5) } else { Duration::from_secs(args.stats_interval) };
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tick.tick() => {
+                    let st = store.stats();
+                    if st.dropped > last_dropped {
+                        println!("logwire: store queue full: {} records dropped so far (ACKs were not delayed; raise --queue)", st.dropped);
+                        last_dropped = st.dropped;
+                    } else if args.stats_interval > 0 {
+                        println!("logwire: {}", summary(server.as_deref(), &st));
+                    }
+                }
+            }
+        }
+    });
+    println!("logwire: shutting down, flushing the store");
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    let stats = writer.close().context("the store could not be flushed")?;
+    println!("logwire: {}", summary(server.as_deref(), &stats));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary(server: Option<&AgentServer>, st: &logwire_store::WriterStats) -> String {
+    let spop = server
+        .map(|s| {
+            let x = s.stats();
+            format!(
+                "SPOP: {} connections, {} NOTIFY, {} ACK, {} protocol errors; ",
+                x.connections.load(Ordering::Relaxed),
+                x.notifies.load(Ordering::Relaxed),
+                x.acks.load(Ordering::Relaxed),
+                x.protocol_errors.load(Ordering::Relaxed)
+            )
+        })
+        .unwrap_or_default();
+    format!("{spop}store: {} records written, {} dropped, {} failed", st.written, st.dropped, st.failed)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,3 @@
+//! Capture sources: each one connects a protocol crate's runtime to the store.
+
+pub mod spop;

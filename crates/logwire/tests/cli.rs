@@ -1,0 +1,87 @@
+//! The binary end to end without HAProxy: serve ↔ `spop probe`/`spop bench` (logwire's own engine
+//! client), query, tail, errors.
+
+mod peers;
+
+use peers::*;
+use std::process::Command;
+
+fn logwire(args: &[&str]) -> std::process::Output {
+    Command::new(LOGWIRE).args(args).output().unwrap()
+}
+
+#[test]
+fn probe_and_bench_against_serve_then_query_and_tail() {
+    let env = TestEnv::new("cli");
+    let rules = env
+        .write("rules.toml", "[[rule]]\nname = \"score\"\nset = { scope = \"txn\", name = \"score\", value = 42 }\n");
+    let agent = env.start_logwire(&["--rules", &rules]);
+    let addr = format!("127.0.0.1:{}", env.spop_port);
+
+    let out = logwire(&["spop", "probe", &addr]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("health check: ok"), "{text}");
+    assert!(text.contains("capabilities \"pipelining,async,fragmentation\""), "{text}");
+    assert!(text.contains("\"score\""), "the probe shows the set-var: {text}");
+
+    let out = logwire(&[
+        "spop",
+        "bench",
+        &addr,
+        "--conns",
+        "2",
+        "--inflight",
+        "10",
+        "--duration",
+        "5",
+        "--max-requests",
+        "3000",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("3000 ACK"), "{text}");
+    assert!(text.contains("NOTIFY/s") && text.contains("p99"), "{text}");
+
+    let modern =
+        logwire(&["spop", "bench", &addr, "--modern", "--conns", "1", "--duration", "5", "--max-requests", "500"]);
+    assert!(modern.status.success(), "{}", String::from_utf8_lossy(&modern.stdout));
+
+    let db = agent.stop();
+    let db = db.to_str().unwrap();
+    let rows = query_json(
+        std::path::Path::new(db),
+        "SELECT count(*) AS n FROM events WHERE kind = 'event' AND name = 'check-request'",
+    );
+    assert_eq!(rows[0]["n"], 1 + 3000 + 500);
+
+    // Table output, read-only enforcement, tail from the start.
+    let out = logwire(&["query", "--db", db, "SELECT source, count(*) AS n FROM spans GROUP BY source"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("spop") && table.contains("3501"), "{table}");
+    let out = logwire(&["query", "--db", db, "DELETE FROM records"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = logwire(&["tail", "--db", db, "--from-start", "--limit", "5"]);
+    let tail = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(tail.lines().count(), 5, "{tail}");
+    assert!(tail.lines().all(|l| l.contains(" spop ")), "{tail}");
+}
+
+#[test]
+fn clear_errors() {
+    let out = logwire(&["query", "--db", "/nonexistent/x.db", "SELECT 1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no store at /nonexistent/x.db"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one plain line: {err}");
+
+    let port = free_port();
+    let out = logwire(&["spop", "probe", &format!("127.0.0.1:{port}"), "--timeout", "1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cannot connect"));
+
+    let help = logwire(&["serve", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--spop") && help.contains("127.0.0.1:12345") && help.contains("--rules"), "{help}");
+}
