@@ -162,3 +162,79 @@ async fn async_handler_acks_out_of_order() {
     }
     assert_eq!(*order.last().unwrap(), 0, "the slow NOTIFY is ACKed last: {order:?}");
 }
+
+struct SlowAll;
+impl AsyncHandler for SlowAll {
+    fn on_notify(&self, n: Notify) -> BoxFuture<Vec<Action>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            vec![Action::set_var(Scope::Txn, "sid", TypedData::Uint64(n.stream_id))]
+        })
+    }
+}
+
+/// Raw engine connection over TCP, HELLO done.
+async fn raw_engine(
+    addr: SocketAddr,
+    engine_id: &str,
+) -> (tokio::net::TcpStream, logwire_spop::engine::EngineConnection, bytes::BytesMut) {
+    use logwire_spop::engine::{EngineConnection, EngineEvent};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut engine =
+        EngineConnection::new(EngineConfig { engine_id: Some(engine_id.into()), ..EngineConfig::default() });
+    let mut input = bytes::BytesMut::new();
+    stream.write_all(&engine.transmit().split()).await.unwrap();
+    loop {
+        tokio::time::timeout(TIMEOUT, stream.read_buf(&mut input)).await.unwrap().unwrap();
+        if let Some(ev) = engine.poll_event(std::time::Instant::now(), &mut input) {
+            assert!(matches!(ev, EngineEvent::Ready(n) if n.capabilities.async_), "{ev:?}");
+            return (stream, engine, input);
+        }
+    }
+}
+
+#[tokio::test]
+async fn async_ack_leaves_on_a_sibling_connection_when_its_own_is_gone() {
+    use logwire_spop::engine::EngineEvent;
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (addr, _rec, _s) = start(HandlerKind::Async(Arc::new(SlowAll)), AgentConfig::default()).await;
+    let (mut a, mut engine_a, _) = raw_engine(addr, "thread-1").await;
+    let (mut b, mut engine_b, mut input_b) = raw_engine(addr, "thread-1").await;
+    engine_a.notify(Instant::now(), 7, 1, &msg("/")).unwrap();
+    a.write_all(&engine_a.transmit().split()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Connection A goes away while its NOTIFY is being handled (HAProxy ≤ 3.0 with async allows the
+    // ACK on any connection of the same engine).
+    drop(a);
+    let ack = loop {
+        tokio::time::timeout(TIMEOUT, b.read_buf(&mut input_b)).await.expect("the ACK reaches B").unwrap();
+        if let Some(ev) = engine_b.poll_event(Instant::now(), &mut input_b) {
+            break ev;
+        }
+    };
+    match ack {
+        EngineEvent::UnknownAck { stream_id: 7, frame_id: 1, actions, .. } => {
+            assert_eq!(actions, vec![Action::set_var(Scope::Txn, "sid", TypedData::Uint64(7))])
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rst_on_idle_is_a_normal_close() {
+    let (addr, rec, server) = start(HandlerKind::Sync(Arc::new(score_handler)), AgentConfig::default()).await;
+    let (stream, _engine, _) = raw_engine(addr, "modern").await;
+    // HAProxy ≥ 3.1 closes idle agent connections with RST and no DISCONNECT.
+    stream.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+    for _ in 0..100 {
+        if !rec.closed.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rec.closed.lock().unwrap().as_slice(), &[CloseReason::PeerClosed]);
+    assert_eq!(server.stats().protocol_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+}

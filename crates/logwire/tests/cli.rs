@@ -85,3 +85,32 @@ fn clear_errors() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("--spop") && help.contains("127.0.0.1:12345") && help.contains("--rules"), "{help}");
 }
+
+/// Storage never delays an ACK: with the store's file locked by another writer, every NOTIFY is still
+/// answered; the records that do not fit the queue are dropped, counted, printed and recorded.
+#[test]
+fn a_stalled_store_never_delays_acks() {
+    let env = TestEnv::new("stall");
+    let agent = env.start_logwire(&["--queue", "200"]);
+    let addr = format!("127.0.0.1:{}", env.spop_port);
+    // Another process holds the write lock: the writer thread cannot commit anything.
+    let blocker = rusqlite::Connection::open(env.db()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let started = std::time::Instant::now();
+    let out = logwire(&["spop", "bench", &addr, "--conns", "2", "--duration", "20", "--max-requests", "4000"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("4000 ACK"), "every NOTIFY was answered while the store was stalled: {text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "ACKs did not wait for the store");
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let db = agent.stop();
+    let dropped = query_json(&db, "SELECT coalesce(sum(dropped), 0) AS n FROM drops");
+    let dropped = dropped[0]["n"].as_u64().unwrap();
+    assert!(dropped > 0, "the full queue dropped and counted records");
+    let stored = query_json(&db, "SELECT count(*) AS n FROM events WHERE source = 'spop'")[0]["n"].as_u64().unwrap();
+    // 4000 NOTIFYs make 3 records each (span start, message, span end); the rest were dropped.
+    assert!(stored < 3 * 4000);
+}
