@@ -84,8 +84,8 @@ pub fn action_to_json(a: &Action) -> Value {
     Value::Object(m)
 }
 
-/// The records of one processed NOTIFY: a span (start + end) and one event per message.
-/// `origin` names the HAProxy side: its engine-id if it sent one, else the peer address.
+/// The records of one processed NOTIFY: a span (start + end, when `with_span`) and one event per
+/// message. `origin` names the HAProxy side: its engine-id if it sent one, else the peer address.
 pub fn notify_records(
     origin: &str,
     connection_id: u64,
@@ -93,9 +93,31 @@ pub fn notify_records(
     actions: &[Action],
     outcome: Outcome,
     timing: Timing,
+    with_span: bool,
 ) -> Vec<Record> {
     let trace_id = format!("{origin}/{}", notify.stream_id);
     let span_id = format!("{}@{}", notify.frame_id, connection_id);
+    let mut out = Vec::with_capacity(2 + notify.messages.len());
+    let actions_json = Value::Array(actions.iter().map(action_to_json).collect());
+    for m in &notify.messages {
+        let mut args = Map::new();
+        let mut types = Map::new();
+        for (i, a) in m.args.iter().enumerate() {
+            let key = if a.name.is_empty() { format!("arg{i}") } else { a.name_str().into_owned() };
+            types.insert(key.clone(), a.value.type_name().into());
+            args.insert(key, typed_to_json(&a.value));
+        }
+        let mut ev = Record::event(timing.received_ns, Source::Spop, trace_id.clone(), m.name_str().into_owned())
+            .with_span(span_id.clone())
+            .with_level(Level::Info);
+        ev.attrs.insert("args".into(), Value::Object(args));
+        ev.attrs.insert("types".into(), Value::Object(types));
+        ev.attrs.insert("actions".into(), actions_json.clone());
+        out.push(ev);
+    }
+    if !with_span {
+        return out;
+    }
     let span_name = match notify.messages.first() {
         Some(m) => format!("spoe:{}", m.name_str()),
         None => "spoe:notify".to_string(),
@@ -113,40 +135,11 @@ pub fn notify_records(
     end.insert("status".into(), outcome.as_str().into());
     end.insert("actions".into(), actions.len().into());
     end.insert("handler_ns".into(), timing.handler_ns.into());
-    let [mut s, mut e] = Record::span_pair(
-        Source::Spop,
-        trace_id.clone(),
-        span_id.clone(),
-        span_name,
-        timing.received_ns,
-        timing.acked_ns,
-        start,
-        end,
-    );
+    let [mut s, mut e] =
+        Record::span_pair(Source::Spop, trace_id, span_id, span_name, timing.received_ns, timing.acked_ns, start, end);
     s.level = Some(Level::Info);
     e.level = Some(if outcome == Outcome::Acked { Level::Info } else { Level::Warn });
-    let mut out = Vec::with_capacity(2 + notify.messages.len());
-    out.push(s);
-    let actions_json = Value::Array(actions.iter().map(action_to_json).collect());
-    for m in &notify.messages {
-        let mut args = Map::new();
-        for (i, a) in m.args.iter().enumerate() {
-            let key = if a.name.is_empty() { format!("arg{i}") } else { a.name_str().into_owned() };
-            args.insert(key, typed_to_json(&a.value));
-        }
-        let mut types = Map::new();
-        for (i, a) in m.args.iter().enumerate() {
-            let key = if a.name.is_empty() { format!("arg{i}") } else { a.name_str().into_owned() };
-            types.insert(key, a.value.type_name().into());
-        }
-        let mut ev = Record::event(timing.received_ns, Source::Spop, trace_id.clone(), m.name_str().into_owned())
-            .with_span(span_id.clone())
-            .with_level(Level::Info);
-        ev.attrs.insert("args".into(), Value::Object(args));
-        ev.attrs.insert("types".into(), Value::Object(types));
-        ev.attrs.insert("actions".into(), actions_json.clone());
-        out.push(ev);
-    }
+    out.insert(0, s);
     out.push(e);
     out
 }
@@ -190,7 +183,8 @@ mod tests {
         };
         let acts = [Action::set_var(Scope::Txn, "score", TypedData::Uint32(42))];
         let t = Timing { received_ns: 100, acked_ns: 150, handler_ns: 10 };
-        let recs = notify_records("e1", 7, &n, &acts, Outcome::Acked, t);
+        let recs = notify_records("e1", 7, &n, &acts, Outcome::Acked, t, true);
+        assert_eq!(notify_records("e1", 7, &n, &acts, Outcome::Acked, t, false).len(), 1);
         assert_eq!(recs.len(), 3);
         let ev = &recs[1];
         assert_eq!(ev.name, "check-request");

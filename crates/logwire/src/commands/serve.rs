@@ -1,12 +1,12 @@
 //! `logwire serve`: every enabled listener, one store.
 
 use crate::commands::Result;
-use crate::sources::spop::StoreObserver;
+use crate::sources::spop::{RecordMode, StoreObserver};
 use anyhow::Context;
 use clap::Args;
 use logwire_spop::agent::AgentConfig;
 use logwire_spop::handler::{AckAll, Handler};
-use logwire_spop::runtime::agent::{AgentServer, HandlerKind, ServerConfig};
+use logwire_spop::runtime::agent::{AgentServer, HandlerKind, NoObserver, Observer, ServerConfig};
 use logwire_spop::Capabilities;
 use logwire_store::{Store, WriterConfig};
 use std::net::SocketAddr;
@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// Largest SPOP frame the agent accepts; the negotiated size is the smaller of this and HAProxy's.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub spop_max_frame_size: u32,
+    /// What the SPOP agent records: `all` (a span per NOTIFY, an event per message, connection
+    /// events), `messages` (only the message events, with their actions) or `none` (answer only).
+    #[arg(long, value_enum, default_value_t = RecordMode::All)]
+    pub spop_record: RecordMode,
     /// Records the store queue may hold; beyond it records are dropped and counted, never waited for.
     #[arg(long, default_value_t = 65_536, value_name = "RECORDS")]
     pub queue: usize,
@@ -73,11 +77,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 },
                 ..ServerConfig::default()
             };
-            let s = AgentServer::new(
-                config.clone(),
-                HandlerKind::Sync(handler.clone()),
-                Arc::new(StoreObserver { store: store.clone() }),
-            );
+            let observer: Arc<dyn Observer> = match args.spop_record {
+                RecordMode::None => Arc::new(NoObserver),
+                mode => Arc::new(StoreObserver { store: store.clone(), mode }),
+            };
+            let s = AgentServer::new(config.clone(), HandlerKind::Sync(handler.clone()), observer);
             println!(
                 "logwire: SPOP agent listening on {} (capabilities: {}; max-frame-size {}; rules: {})",
                 listener.local_addr().unwrap_or(args.spop),

@@ -7,9 +7,21 @@ use logwire_spop::runtime::agent::{CloseReason, ConnInfo, Observer};
 use logwire_spop::Action;
 use logwire_store::StoreHandle;
 
+/// What the SPOP source stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordMode {
+    /// A span per NOTIFY, an event per message, connection events.
+    All,
+    /// Only the message events (with their actions).
+    Messages,
+    /// Nothing: the agent only answers.
+    None,
+}
+
 /// Turns what the agent sees into records and queues them without ever waiting.
 pub struct StoreObserver {
     pub store: StoreHandle,
+    pub mode: RecordMode,
 }
 
 impl Observer for StoreObserver {
@@ -35,7 +47,8 @@ impl Observer for StoreObserver {
     }
 
     fn on_processed(&self, conn: &ConnInfo, notify: &Notify, actions: &[Action], outcome: Outcome, timing: Timing) {
-        self.store.try_send(notify_records(&conn.origin(), conn.id, notify, actions, outcome, timing));
+        let with_span = self.mode == RecordMode::All;
+        self.store.try_send(notify_records(&conn.origin(), conn.id, notify, actions, outcome, timing, with_span));
     }
 
     fn on_aborted(&self, conn: &ConnInfo, stream_id: u64, frame_id: u64) {
