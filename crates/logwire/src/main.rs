@@ -36,6 +36,11 @@ enum Command {
     Spop(commands::spop::SpopCommand),
 }
 
+// Records are built on the network threads and freed on the store's writer thread; mimalloc handles
+// that cross-thread pattern far better than glibc's malloc (see scripts/bench-haproxy.sh).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The default store file.
 pub const DEFAULT_DB: &str = "logwire.db";
 
