@@ -114,3 +114,43 @@ fn a_stalled_store_never_delays_acks() {
     // 4000 NOTIFYs make 3 records each (span start, message, span end); the rest were dropped.
     assert!(stored < 3 * 4000);
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/../../../shared/fixtures/spop/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `check-conf` on the fixtures is clean; a rule setting a variable HAProxy would ignore is an error.
+#[test]
+fn check_conf_reports_what_haproxy_does_silently() {
+    let env = TestEnv::new("check");
+    let good = env.write("good.toml", "[[rule]]\nname = \"score\"\nset = { scope = \"txn\", name = \"score\", value = 42 }\n");
+    let out = logwire(&["spop", "check-conf", &fixture("spoe.conf"), "--rules", &good, "--haproxy-cfg", &fixture("haproxy.cfg")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("0 error(s)"), "{text}");
+
+    let bad = env.write("bad.toml", "[[rule]]\nname = \"tag\"\nset = { scope = \"txn\", name = \"tag\", value = \"x\" }\n");
+    let out = logwire(&["spop", "check-conf", &fixture("spoe.conf"), "--rules", &bad, "--haproxy-cfg", &fixture("haproxy.cfg")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("error:") && l.contains("tag")), "{text}");
+}
+
+/// The engine client sends what HAProxy would send for a spoe.conf.
+#[test]
+fn bench_with_a_spoe_conf_sends_its_messages() {
+    let env = TestEnv::new("bench-conf");
+    let agent = env.start_logwire(&[]);
+    let addr = format!("127.0.0.1:{}", env.spop_port);
+    let out = logwire(&["spop", "bench", &addr, "--spoe-conf", &fixture("bench/spoe-bench.conf"), "--max-requests", "200"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let db = agent.stop();
+    let rows = query_json(&db, "SELECT attrs FROM events WHERE name = 'check-request'");
+    assert_eq!(rows.len(), 200);
+    let args = &rows[0]["attrs"]["args"];
+    // spoe-bench.conf: args ip=src method=method path=path host=req.hdr(host) ua=req.hdr(user-agent)
+    let mut keys: Vec<&str> = args.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["host", "ip", "method", "path", "ua"]);
+    assert_eq!(rows[0]["attrs"]["types"]["ip"], "ipv4");
+}
