@@ -172,8 +172,8 @@ impl AgentConnection {
         if self.state == State::Closing {
             return;
         }
-        let d = Disconnect::new(status, Bytes::copy_from_slice(message.as_bytes()));
-        encode_with(&mut self.out, FrameHeader::new(FrameType::AgentDisconnect, Flags::FIN, 0, 0), |o| d.encode(o));
+        Disconnect::new(status, Bytes::copy_from_slice(message.as_bytes()))
+            .encode_frame(FrameType::AgentDisconnect, &mut self.out);
         self.state = State::Closing;
     }
 

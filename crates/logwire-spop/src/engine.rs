@@ -295,8 +295,8 @@ impl EngineConnection {
         if self.state == State::Closing {
             return;
         }
-        let d = Disconnect::new(status, Bytes::copy_from_slice(message.as_bytes()));
-        encode_with(&mut self.out, FrameHeader::new(FrameType::HaproxyDisconnect, Flags::FIN, 0, 0), |o| d.encode(o));
+        Disconnect::new(status, Bytes::copy_from_slice(message.as_bytes()))
+            .encode_frame(FrameType::HaproxyDisconnect, &mut self.out);
         self.state = State::Closing;
     }
 

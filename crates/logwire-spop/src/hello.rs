@@ -277,6 +277,13 @@ impl Disconnect {
         );
     }
 
+    /// Appends a whole DISCONNECT frame of `frame_type` (HAPROXY- or AGENT-DISCONNECT), FIN set.
+    pub fn encode_frame(&self, frame_type: crate::FrameType, out: &mut bytes::BytesMut) {
+        crate::frame::encode_with(out, crate::FrameHeader::new(frame_type, crate::Flags::FIN, 0, 0), |o| {
+            self.encode(o)
+        });
+    }
+
     /// Missing keys read as status 99 and an empty message rather than failing: a peer that is leaving
     /// is leaving either way.
     pub fn decode(payload: Bytes) -> Result<Self, DecodeError> {

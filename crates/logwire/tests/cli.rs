@@ -123,14 +123,32 @@ fn fixture(name: &str) -> String {
 #[test]
 fn check_conf_reports_what_haproxy_does_silently() {
     let env = TestEnv::new("check");
-    let good = env.write("good.toml", "[[rule]]\nname = \"score\"\nset = { scope = \"txn\", name = \"score\", value = 42 }\n");
-    let out = logwire(&["spop", "check-conf", &fixture("spoe.conf"), "--rules", &good, "--haproxy-cfg", &fixture("haproxy.cfg")]);
+    let good =
+        env.write("good.toml", "[[rule]]\nname = \"score\"\nset = { scope = \"txn\", name = \"score\", value = 42 }\n");
+    let out = logwire(&[
+        "spop",
+        "check-conf",
+        &fixture("spoe.conf"),
+        "--rules",
+        &good,
+        "--haproxy-cfg",
+        &fixture("haproxy.cfg"),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("0 error(s)"), "{text}");
 
-    let bad = env.write("bad.toml", "[[rule]]\nname = \"tag\"\nset = { scope = \"txn\", name = \"tag\", value = \"x\" }\n");
-    let out = logwire(&["spop", "check-conf", &fixture("spoe.conf"), "--rules", &bad, "--haproxy-cfg", &fixture("haproxy.cfg")]);
+    let bad =
+        env.write("bad.toml", "[[rule]]\nname = \"tag\"\nset = { scope = \"txn\", name = \"tag\", value = \"x\" }\n");
+    let out = logwire(&[
+        "spop",
+        "check-conf",
+        &fixture("spoe.conf"),
+        "--rules",
+        &bad,
+        "--haproxy-cfg",
+        &fixture("haproxy.cfg"),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(text.lines().any(|l| l.starts_with("error:") && l.contains("tag")), "{text}");
@@ -142,7 +160,8 @@ fn bench_with_a_spoe_conf_sends_its_messages() {
     let env = TestEnv::new("bench-conf");
     let agent = env.start_logwire(&[]);
     let addr = format!("127.0.0.1:{}", env.spop_port);
-    let out = logwire(&["spop", "bench", &addr, "--spoe-conf", &fixture("bench/spoe-bench.conf"), "--max-requests", "200"]);
+    let out =
+        logwire(&["spop", "bench", &addr, "--spoe-conf", &fixture("bench/spoe-bench.conf"), "--max-requests", "200"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let db = agent.stop();
     let rows = query_json(&db, "SELECT attrs FROM events WHERE name = 'check-request'");
