@@ -18,6 +18,8 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
+./scripts/peers/g3.sh
+./scripts/peers/qlog.sh
 
 # --- tests -------------------------------------------------------------------------------------
 cargo fmt --all -- --check

@@ -34,6 +34,12 @@ enum Command {
     /// HAProxy SPOP tools: probe an agent, load-test it, check a SPOE configuration.
     #[command(subcommand)]
     Spop(commands::spop::SpopCommand),
+    /// qlog tools (any version, JSON-SEQ or contained JSON, .gz/.zst): summary, convert, check, plot.
+    #[command(subcommand)]
+    Qlog(commands::qlog::QlogCommand),
+    /// g3proxy logs: import captures, task statistics.
+    #[command(subcommand)]
+    G3(commands::g3::G3Command),
 }
 
 // Records are built on the network threads and freed on the store's writer thread; mimalloc handles
@@ -62,6 +68,8 @@ fn main() -> ExitCode {
         Command::Query(args) => commands::query::run_query(args),
         Command::Tail(args) => commands::query::run_tail(args),
         Command::Spop(cmd) => commands::spop::run(cmd),
+        Command::Qlog(cmd) => commands::qlog::run(cmd),
+        Command::G3(cmd) => commands::g3::run(cmd),
     };
     match result {
         Ok(code) => code,

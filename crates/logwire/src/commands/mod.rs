@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod g3;
+pub mod qlog;
 pub mod query;
 pub mod serve;
 pub mod spop;

@@ -48,6 +48,12 @@ pub struct ServeArgs {
     /// Print counters every N seconds (0: only when records are dropped, and at exit).
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub stats_interval: u64,
+    #[command(flatten)]
+    pub g3: crate::sources::g3::G3ServeArgs,
+    /// Watch this directory for qlog files (the stacks' QLOGDIR): tails growing .sqlog files, reads .qlog
+    /// (and .gz/.zst) files once complete; one trace per connection.
+    #[arg(long, value_name = "DIR")]
+    pub qlog_dir: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -95,6 +101,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         println!("logwire: storing records in {}", args.db.display());
         anyhow::Ok(server)
     })?;
+    let g3 = runtime.block_on(crate::sources::g3::start(&args.g3, store.clone(), &args.db))?;
+    let qlog = crate::sources::qlog::start(args.qlog_dir.as_deref(), store.clone())?;
 
     runtime.block_on(async {
         let mut last_dropped = 0;
@@ -120,8 +128,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     });
     println!("logwire: shutting down, flushing the store");
     runtime.shutdown_timeout(Duration::from_millis(500));
+    let qlog_summary = qlog.map(crate::sources::qlog::Watcher::stop);
     let stats = writer.close().context("the store could not be flushed")?;
     println!("logwire: {}", summary(server.as_deref(), &stats));
+    if let Some(line) = crate::sources::g3::summary(g3.as_ref()) {
+        println!("logwire: {line}");
+    }
+    if let Some(line) = qlog_summary {
+        println!("logwire: {line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,3 +1,5 @@
 //! Capture sources: each one connects a protocol crate's runtime to the store.
 
+pub mod g3;
+pub mod qlog;
 pub mod spop;

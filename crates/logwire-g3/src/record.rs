@@ -1,0 +1,133 @@
+//! [`G3Log`] → logwire [`Record`]s.
+//!
+//! | g3proxy record | records | trace_id | name |
+//! |---|---|---|---|
+//! | Task, `task_event = Finished` | a span pair: start at `start_at`, end at `start_at + total_time`, the final attrs on the end | task_id | `g3:task:<task_type>` |
+//! | Task, other events (Created, Connected, Periodic, …Shutdown) | an event in that span (`parent_id` = task_id) at `start_at` + the elapsed time the record carries | task_id | `g3:task_event:<task_event>` |
+//! | Escape | an event linked to its task (`parent_id` = task_id) | task_id | `g3:escape:<escape_type>` |
+//! | Resolve (no task_id on the wire) | an event; linked to tasks by domain in the `g3_resolve_links` view | `resolve:<resolver_name>:<domain>` | `g3:resolve` |
+//! | Inspect / Intercept | an event | task_id when present | `g3:inspect`, `g3:intercept:<intercept_type>` |
+//!
+//! Merging is stateless: every record maps on its own, so the merge survives restarts, reordering across
+//! g3proxy's per-logger connections and imports split over files. The task's timeline is the span plus its
+//! events (`g3_task_timeline` view). Attrs hold every typed field (durations in ns, `start_at` in ns), the
+//! message in `msg`, nulls omitted, plus `untyped` when a value did not fit its type. Time comes from
+//! `start_at`, never from the transport header; a record without one takes `fallback_ns` (the fluentd
+//! EventTime, or the RFC 5424 header time, else the receive time).
+
+use crate::log::{G3Log, Origin, SyslogFormat};
+use crate::schema::LogType;
+use crate::value::parse_timestamp;
+use logwire_model::{Attrs, Kind, Level, Record, Source};
+use serde_json::Value;
+
+fn attrs_of(log: &G3Log) -> Attrs {
+    let mut attrs = Attrs::new();
+    for (k, v) in &log.fields {
+        if !v.is_null() {
+            attrs.insert(k.clone(), v.clone());
+        }
+    }
+    if !log.msg.is_empty() {
+        attrs.insert("msg".into(), log.msg.clone().into());
+    }
+    if !log.untyped.is_empty() {
+        attrs.insert("untyped".into(), log.untyped.clone().into());
+    }
+    attrs
+}
+
+/// The records for one g3proxy log. `received_ns` is used only when the record has no `start_at` and no
+/// fluentd EventTime.
+pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
+    let fallback_ns = match &log.origin {
+        Origin::Fluentd { time, .. } => time.as_ns(),
+        Origin::Syslog(h)
+            if matches!(h.format, SyslogFormat::Rfc5424Sd | SyslogFormat::Rfc5424Cee | SyslogFormat::Rfc5424Text) =>
+        {
+            parse_timestamp(&h.timestamp).unwrap_or(received_ns)
+        }
+        // RFC 3164 stamps local time without a year: not a usable time.
+        Origin::Syslog(_) => received_ns,
+    };
+    let start_ns = log.start_ns();
+    let attrs = attrs_of(log);
+    let text = |k: &str| log.get_str(k).unwrap_or("").to_string();
+    match log.log_type() {
+        LogType::Task => {
+            let task_id = log.task_id().map_or_else(|| "unknown-task".to_string(), str::to_string);
+            let start = start_ns.unwrap_or(fallback_ns);
+            let event = log.get_str("task_event").unwrap_or("Finished");
+            if event == "Finished" {
+                let end = start.saturating_add(elapsed(log, "total_time"));
+                let mut start_attrs = Attrs::new();
+                for k in ["server_type", "server_name", "task_type", "task_id", "start_at", "user", "escaper"] {
+                    if let Some(v) = attrs.get(k) {
+                        start_attrs.insert(k.into(), v.clone());
+                    }
+                }
+                let name = format!("g3:task:{}", text("task_type"));
+                let [s, mut e] =
+                    Record::span_pair(Source::G3, &task_id, &task_id, name, start, end, start_attrs, attrs);
+                e.level = Some(match log.reason() {
+                    Some(r) if !r.is_success() => Level::Warn,
+                    _ => Level::Info,
+                });
+                if !log.msg.is_empty() {
+                    e.body = Some(log.msg.clone());
+                }
+                vec![s, e]
+            } else {
+                // The record's own elapsed time: what it measured when it was written.
+                let at = start.saturating_add(
+                    ["total_time", "ready_time", "wait_time"]
+                        .iter()
+                        .map(|k| elapsed(log, k))
+                        .find(|&t| t > 0)
+                        .unwrap_or(0),
+                );
+                let mut r = Record::event(at, Source::G3, &task_id, format!("g3:task_event:{event}"))
+                    .with_parent(task_id.clone())
+                    .with_level(Level::Debug);
+                r.attrs = attrs;
+                vec![r]
+            }
+        }
+        LogType::Escape => {
+            let task_id = log.task_id().map_or_else(|| "unknown-task".to_string(), str::to_string);
+            let mut r = Record::event(fallback_ns, Source::G3, &task_id, format!("g3:escape:{}", text("escape_type")))
+                .with_parent(task_id.clone())
+                .with_level(Level::Warn);
+            r.attrs = attrs;
+            with_body(r, log)
+        }
+        LogType::Resolve => {
+            let trace = format!("resolve:{}:{}", text("resolver_name"), text("domain"));
+            let mut r = Record::event(fallback_ns, Source::G3, trace, "g3:resolve").with_level(Level::Warn);
+            r.attrs = attrs;
+            with_body(r, log)
+        }
+        other => {
+            let name = match other {
+                LogType::Inspect => "g3:inspect".to_string(),
+                LogType::Intercept => format!("g3:intercept:{}", text("intercept_type")),
+                other => format!("g3:{}", other.as_str()),
+            };
+            let trace = log.task_id().map_or_else(|| "g3".to_string(), str::to_string);
+            let mut r = Record::new(start_ns.unwrap_or(fallback_ns), Source::G3, Kind::Event, trace, name);
+            r.attrs = attrs;
+            with_body(r, log)
+        }
+    }
+}
+
+fn elapsed(log: &G3Log, key: &str) -> i64 {
+    log.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn with_body(mut r: Record, log: &G3Log) -> Vec<Record> {
+    if !log.msg.is_empty() {
+        r.body = Some(log.msg.clone());
+    }
+    vec![r]
+}

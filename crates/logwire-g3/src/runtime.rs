@@ -1,0 +1,261 @@
+//! The thin tokio layer: syslog over UDP, unix datagram and TCP (RFC 6587), and a fluentd forward server
+//! that acknowledges `chunk`s only once the records are committed. Records go to a [`Sink`]; garbage is
+//! counted and logged with the peer's address, and never stops a listener.
+
+use crate::error::DecodeError;
+use crate::forward::{encode_ack, event_to_log, ForwardDecoder, ForwardMessage};
+use crate::framing::SyslogFramer;
+use crate::record::to_records;
+use bytes::BytesMut;
+use logwire_model::{now_ns, Record};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+
+/// Where decoded records go.
+pub trait Sink: Send + Sync + 'static {
+    /// Take records without waiting (drop and count them if full).
+    fn records(&self, records: Vec<Record>);
+    /// Take records and call `done(true)` once they are durable, `done(false)` if they were dropped.
+    fn records_with_commit(&self, records: Vec<Record>, done: Box<dyn FnOnce(bool) + Send>);
+}
+
+/// Counters of every g3 listener.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// g3proxy log records decoded.
+    pub logs: AtomicU64,
+    /// Datagrams, frames or forward events that did not decode.
+    pub garbage: AtomicU64,
+    pub connections: AtomicU64,
+    /// fluentd acks sent (each after its records were committed).
+    pub acks: AtomicU64,
+    /// fluentd chunks not acknowledged because their records were dropped; the connection is closed so the
+    /// client resends.
+    pub unacked: AtomicU64,
+}
+
+/// Shared by all listeners of one `serve`.
+#[derive(Clone)]
+pub struct Ingest {
+    pub sink: Arc<dyn Sink>,
+    pub stats: Arc<Stats>,
+}
+
+/// Most garbage reports logged per listener before they are only counted (the count stays exact).
+const MAX_GARBAGE_LOGS: u64 = 100;
+
+impl Ingest {
+    pub fn new(sink: Arc<dyn Sink>) -> Self {
+        Ingest { sink, stats: Arc::new(Stats::default()) }
+    }
+
+    fn garbage(&self, peer: &str, err: &DecodeError) {
+        let n = self.stats.garbage.fetch_add(1, Ordering::Relaxed);
+        if n < MAX_GARBAGE_LOGS {
+            tracing::warn!(%peer, error = %err, "g3: undecodable input (counted)");
+        }
+    }
+
+    /// Decode one syslog record and queue its records.
+    pub fn syslog_record(&self, peer: &str, bytes: &[u8]) {
+        match crate::syslog::decode(bytes) {
+            Ok(log) => {
+                self.stats.logs.fetch_add(1, Ordering::Relaxed);
+                self.sink.records(to_records(&log, now_ns()));
+            }
+            Err(e) => self.garbage(peer, &e),
+        }
+    }
+}
+
+/// One record per datagram (UDP).
+pub async fn serve_udp(socket: UdpSocket, ingest: Ingest) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, peer)) => ingest.syslog_record(&peer.to_string(), &buf[..n]),
+            Err(e) => {
+                tracing::warn!(error = %e, "g3: UDP receive failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// One record per datagram on a unix datagram socket (what g3proxy's `/dev/log` default speaks).
+#[cfg(unix)]
+pub async fn serve_unix_datagram(socket: tokio::net::UnixDatagram, ingest: Ingest) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, peer)) => {
+                let peer = peer.as_pathname().map_or_else(|| "unix:unnamed".to_string(), |p| p.display().to_string());
+                ingest.syslog_record(&peer, &buf[..n]);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "g3: unix datagram receive failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Syslog over TCP, RFC 6587 octet counting or newline framing, per frame.
+pub async fn serve_tcp(listener: TcpListener, ingest: Ingest) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                ingest.stats.connections.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(syslog_tcp_connection(stream, peer, ingest.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "g3: TCP accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn syslog_tcp_connection(mut stream: TcpStream, peer: SocketAddr, ingest: Ingest) {
+    let peer = peer.to_string();
+    let mut framer = SyslogFramer::default();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        match stream.read_buf(&mut buf).await {
+            Ok(0) => {
+                match framer.decode_eof(&mut buf) {
+                    Ok(Some(frame)) => ingest.syslog_record(&peer, &frame),
+                    Ok(None) => {}
+                    Err(e) => ingest.garbage(&peer, &e),
+                }
+                return;
+            }
+            Ok(_) => loop {
+                match framer.decode(&mut buf) {
+                    Ok(Some(frame)) => ingest.syslog_record(&peer, &frame),
+                    Ok(None) => break,
+                    Err(e) => {
+                        // A broken frame length cannot be resynchronised: drop the connection.
+                        ingest.garbage(&peer, &e);
+                        return;
+                    }
+                }
+            },
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "g3: syslog TCP connection failed");
+                return;
+            }
+        }
+    }
+}
+
+/// fluentd forward over TCP.
+pub async fn serve_fluentd(listener: TcpListener, ingest: Ingest) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                ingest.stats.connections.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(fluentd_connection(stream, peer, ingest.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "g3: fluentd accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// fluentd's UDP heartbeat on the forward port: every datagram is answered with one `\0` byte.
+pub async fn serve_fluentd_heartbeat(socket: UdpSocket) {
+    let mut buf = [0u8; 512];
+    loop {
+        if let Ok((_, peer)) = socket.recv_from(&mut buf).await {
+            let _ = socket.send_to(b"\0", peer).await;
+        }
+    }
+}
+
+async fn fluentd_connection(stream: TcpStream, peer: SocketAddr, ingest: Ingest) {
+    let peer = peer.to_string();
+    let (mut rd, mut wr) = stream.into_split();
+    // Acks leave in the order the chunks came, each once its records are committed.
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(String, oneshot::Receiver<bool>)>();
+    let stats = ingest.stats.clone();
+    let writer = tokio::spawn(async move {
+        while let Some((chunk, committed)) = ack_rx.recv().await {
+            match committed.await {
+                Ok(true) => {
+                    if wr.write_all(&encode_ack(&chunk)).await.is_err() {
+                        return;
+                    }
+                    stats.acks.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    // Not stored: no ack, and close so the client resends the chunk elsewhere or later.
+                    stats.unacked.fetch_add(1, Ordering::Relaxed);
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            }
+        }
+    });
+    let mut decoder = ForwardDecoder::default();
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    'read: loop {
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => loop {
+                if writer.is_finished() {
+                    break 'read;
+                }
+                match decoder.decode(&mut buf) {
+                    Ok(Some(ForwardMessage::Events { tag, events, chunk })) => {
+                        let mut records = Vec::with_capacity(events.len() * 2);
+                        let now = now_ns();
+                        for (time, record) in &events {
+                            match event_to_log(&tag, *time, record) {
+                                Ok(log) => {
+                                    ingest.stats.logs.fetch_add(1, Ordering::Relaxed);
+                                    records.extend(to_records(&log, now));
+                                }
+                                Err(e) => ingest.garbage(&peer, &e),
+                            }
+                        }
+                        match chunk {
+                            Some(chunk) => {
+                                let (tx, rx) = oneshot::channel();
+                                ingest.sink.records_with_commit(
+                                    records,
+                                    Box::new(move |ok| {
+                                        let _ = tx.send(ok);
+                                    }),
+                                );
+                                if ack_tx.send((chunk, rx)).is_err() {
+                                    break 'read;
+                                }
+                            }
+                            None => ingest.sink.records(records),
+                        }
+                    }
+                    Ok(Some(ForwardMessage::Heartbeat)) => {}
+                    Ok(Some(ForwardMessage::Ping)) => {
+                        ingest.garbage(&peer, &DecodeError::Forward("shared_key handshake is not supported".into()));
+                        break 'read;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        ingest.garbage(&peer, &e);
+                        break 'read;
+                    }
+                }
+            },
+        }
+    }
+    drop(ack_tx);
+    // Pending acks are still sent once their records commit.
+    let _ = writer.await;
+}

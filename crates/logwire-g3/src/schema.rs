@@ -1,0 +1,403 @@
+//! What g3proxy logs: log types, task types and events, `reason` values, and the type of every field as
+//! g3proxy's code emits it (`g3proxy/src/log/**`, `lib/g3-slog-types`), which is sometimes not what its
+//! docs say (`udp_listen_addr`, not `udp_server_addr`; `task_event`, `Inspect` and `Intercept` are
+//! undocumented; UdpConnect's `upstream` is optional).
+//!
+//! Syslog RFC 5424 sends every value as a string and RFC 3164 text leaves ints bare but durations quoted,
+//! so the type comes from here, not from the wire: [`type_value`] turns a wire value into its typed JSON
+//! form. A value that does not fit its field's type is kept as it came (and reported by the caller), never
+//! dropped.
+
+use crate::value::{format_duration, format_timestamp, parse_duration, parse_timestamp};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+/// `log_type`: which logger wrote the record. Unknown values are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LogType {
+    Task,
+    Escape,
+    Resolve,
+    Inspect,
+    Intercept,
+    Other(String),
+}
+
+impl LogType {
+    pub fn parse(s: &str) -> LogType {
+        match s {
+            "Task" => LogType::Task,
+            "Escape" => LogType::Escape,
+            "Resolve" => LogType::Resolve,
+            "Inspect" => LogType::Inspect,
+            "Intercept" => LogType::Intercept,
+            other => LogType::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            LogType::Task => "Task",
+            LogType::Escape => "Escape",
+            LogType::Resolve => "Resolve",
+            LogType::Inspect => "Inspect",
+            LogType::Intercept => "Intercept",
+            LogType::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for LogType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `task_type` values g3proxy 1.13 emits (CamelCase).
+pub const TASK_TYPES: [&str; 5] = ["TcpConnect", "HttpForward", "FtpOverHttp", "UdpAssociate", "UdpConnect"];
+
+/// `task_event`: one task emits several records sharing its `task_id`; only `Finished` is always sent.
+pub const TASK_EVENTS: [&str; 6] =
+    ["Created", "Connected", "Periodic", "ClientShutdown", "UpstreamShutdown", "Finished"];
+
+/// `stage` (`g3proxy/src/serve/task.rs`).
+pub const STAGES: [&str; 8] =
+    ["Created", "Preparing", "Connecting", "Connected", "Replying", "LoggedIn", "Relaying", "Finished"];
+
+/// `reason` of a task's `Finished` record: `ServerTaskError::brief()` (`g3proxy/src/serve/error.rs`).
+pub const TASK_REASONS: [&str; 36] = [
+    "InternalServerError",
+    "InternalAdapterError",
+    "InternalResolverError",
+    "InternalTlsClientError",
+    "EscaperNotUsable",
+    "ForbiddenByRule",
+    "InvalidClientProtocol",
+    "UnimplementedProtocol",
+    "ClientTcpReadFailed",
+    "ClientTcpWriteFailed",
+    "ClientUdpRecvFailed",
+    "ClientUdpSendFailed",
+    "ClientAuthFailed",
+    "ClientAppTimeout",
+    "ClientAppError",
+    "UpstreamNotResolved",
+    "UpstreamNotConnected",
+    "UpstreamNotAvailable",
+    "InvalidUpstreamProtocol",
+    "UpstreamReadFailed",
+    "UpstreamWriteFailed",
+    "UpstreamTlsHandshakeTimeout",
+    "UpstreamTlsHandshakeFailed",
+    "UpstreamNotNegotiated",
+    "UpstreamAppUnavailable",
+    "UpstreamAppTimeout",
+    "UpstreamAppError",
+    "ClosedByUpstream",
+    "ClosedByClient",
+    "ClosedEarlyByClient",
+    "CanceledAsUserBlocked",
+    "CanceledAsServerQuit",
+    "Idle",
+    "InterceptionError",
+    "Finished",
+    "UnclassifiedError",
+];
+
+/// A task's final `reason`, as an open enum: the 36 known values by index, anything else kept as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Known(&'static str),
+    Other(String),
+}
+
+impl Reason {
+    pub fn parse(s: &str) -> Reason {
+        match TASK_REASONS.iter().find(|r| **r == s) {
+            Some(r) => Reason::Known(r),
+            None => Reason::Other(s.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reason::Known(s) => s,
+            Reason::Other(s) => s,
+        }
+    }
+
+    /// Whether the task ended the normal way: `Finished` ("this isn't an error, for log only") or a side
+    /// closing the connection.
+    pub fn is_success(&self) -> bool {
+        matches!(self.as_str(), "Finished" | "ClosedByClient" | "ClosedByUpstream")
+    }
+}
+
+/// How a field's value is typed, and, for fluentd, the msgpack width g3proxy writes it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Free text (names, URIs, `upstream` which may be `host:port` with a domain).
+    Text,
+    /// Rust `{:.3?}` duration (`593.810µs`, `1.385ms`, `2.500s`) → integer nanoseconds.
+    Duration,
+    /// RFC 3339 with µs (`2026-11-21T07:45:43.261926Z`) → integer nanoseconds since the epoch.
+    Timestamp,
+    /// `ip:port` → text, checked.
+    SocketAddr,
+    /// An IP address → text, checked.
+    Ip,
+    /// The 32-hex "simple" UUID → text, checked.
+    TaskId,
+    /// Unsigned integer written as msgpack u16 / u32 / u64 by g3proxy's fluentd driver.
+    U16,
+    U32,
+    U64,
+    Bool,
+}
+
+/// The type of field `key`, from g3proxy's code. Fields not listed are [`FieldType::Text`] (and keep
+/// whatever JSON type their wire format gave them).
+pub fn field_type(key: &str) -> FieldType {
+    use FieldType::*;
+    match key {
+        "task_id" => TaskId,
+        "start_at" | "next_expire" | "received_at" => Timestamp,
+        "wait_time"
+        | "ready_time"
+        | "total_time"
+        | "pipeline_wait"
+        | "tcp_connect_spend"
+        | "dur_req_send_hdr"
+        | "dur_req_send_all"
+        | "dur_rsp_recv_hdr"
+        | "dur_rsp_recv_all"
+        | "ftp_c_connect_spend"
+        | "ftp_d_connect_spend"
+        | "duration"
+        | "dur_req_pipeline"
+        | "dur_rsp_send_hdr"
+        | "dur_rsp_send_all" => Duration,
+        "server_addr" | "client_addr" | "next_bound_addr" | "next_peer_addr" | "tcp_server_addr"
+        | "tcp_client_addr" | "udp_listen_addr" | "udp_client_addr" | "ftp_c_bound_addr" | "ftp_c_peer_addr"
+        | "ftp_d_bound_addr" | "ftp_d_peer_addr" | "bind_addr" => SocketAddr,
+        "next_bind_ip" | "bind_ipv4" | "bind_ipv6" | "server" => Ip,
+        "pid" => U32,
+        "rsp_status" | "origin_status" | "server_port" => U16,
+        "c_rd_bytes"
+        | "c_wr_bytes"
+        | "r_rd_bytes"
+        | "r_wr_bytes"
+        | "c_rd_packets"
+        | "c_wr_packets"
+        | "r_rd_packets"
+        | "r_wr_packets"
+        | "ftp_c_rd_bytes"
+        | "ftp_c_wr_bytes"
+        | "ftp_d_rd_bytes"
+        | "ftp_d_wr_bytes"
+        | "tcp_connect_tries"
+        | "ftp_c_connect_tries"
+        | "ftp_d_connect_tries"
+        | "depth"
+        | "request_id"
+        | "report_ts" => U64,
+        "reuse_connection" => Bool,
+        _ => Text,
+    }
+}
+
+/// A value as it came off the wire, before typing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WireValue<'a> {
+    /// A string (unescaped; borrowed from the input when it had no escapes).
+    Str(Cow<'a, str>),
+    /// A bare token from RFC 3164 text (`123`, `true`, `1.5`).
+    Bare(&'a str),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Null,
+}
+
+/// Turn a wire value into its typed JSON form for field `key`. `Err` carries the value kept as it came
+/// (a string, or the JSON value) when it does not fit the field's type.
+pub fn type_value(key: &str, wire: WireValue<'_>) -> Result<Value, Value> {
+    let ty = field_type(key);
+    match wire {
+        WireValue::Null => Ok(Value::Null),
+        WireValue::Str(s) => type_text(ty, &s, false),
+        WireValue::Bare(s) => type_text(ty, s, true),
+        WireValue::Int(i) => match ty {
+            FieldType::U16 | FieldType::U32 | FieldType::U64 if i < 0 => Err(i.into()),
+            FieldType::Text | FieldType::U16 | FieldType::U32 | FieldType::U64 => Ok(i.into()),
+            _ => Err(i.into()),
+        },
+        WireValue::UInt(u) => match ty {
+            FieldType::Text | FieldType::U16 | FieldType::U32 | FieldType::U64 => Ok(u.into()),
+            _ => Err(u.into()),
+        },
+        WireValue::Float(f) => {
+            let v = serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number);
+            if ty == FieldType::Text {
+                Ok(v)
+            } else {
+                Err(v)
+            }
+        }
+        WireValue::Bool(b) => match ty {
+            FieldType::Text | FieldType::Bool => Ok(b.into()),
+            _ => Err(b.into()),
+        },
+    }
+}
+
+/// The fast, common case of "prints back the same": three decimals in the unit `{:.3?}` picks for it.
+fn is_canonical_duration(s: &str, ns: u64) -> bool {
+    let unit = match ns {
+        1_000_000_000.. => "s",
+        1_000_000.. => "ms",
+        1_000.. => "µs",
+        _ => "ns",
+    };
+    let Some(number) = s.strip_suffix(unit) else { return false };
+    // "ms" also ends with "s": make sure the unit is not longer than matched.
+    if unit == "s" && number.ends_with(['m', 'µ', 'n', 'u']) {
+        return false;
+    }
+    matches!(number.split_once('.'), Some((_, frac)) if frac.len() == 3)
+}
+
+fn type_text(ty: FieldType, s: &str, bare: bool) -> Result<Value, Value> {
+    let keep = || Value::String(s.to_string());
+    match ty {
+        FieldType::Text if bare => Ok(bare_value(s)),
+        FieldType::Text => Ok(keep()),
+        // Typed only when printing it back `{:.3?}` keeps the value (found by fuzzing: `72.2273ms` would
+        // come back as `72.227ms`); g3proxy's own output always does.
+        FieldType::Duration => parse_duration(s)
+            .filter(|&ns| is_canonical_duration(s, ns) || parse_duration(&format_duration(ns)) == Some(ns))
+            .map(Value::from)
+            .ok_or_else(keep),
+        FieldType::Timestamp => parse_timestamp(s).map(Value::from).ok_or_else(keep),
+        FieldType::SocketAddr => s.parse::<std::net::SocketAddr>().map(|_| keep()).map_err(|_| keep()),
+        FieldType::Ip => s.parse::<std::net::IpAddr>().map(|_| keep()).map_err(|_| keep()),
+        FieldType::TaskId => {
+            if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(keep())
+            } else {
+                Err(keep())
+            }
+        }
+        FieldType::U16 | FieldType::U32 | FieldType::U64 => {
+            let max = match ty {
+                FieldType::U16 => u64::from(u16::MAX),
+                FieldType::U32 => u64::from(u32::MAX),
+                _ => u64::MAX,
+            };
+            // Only the canonical form: "007" or "+7" would not come back byte for byte.
+            match s.parse::<u64>() {
+                Ok(n) if n <= max && n.to_string() == s => Ok(n.into()),
+                _ => Err(keep()),
+            }
+        }
+        FieldType::Bool => match s {
+            "true" => Ok(true.into()),
+            "false" => Ok(false.into()),
+            _ => Err(keep()),
+        },
+    }
+}
+
+/// A bare RFC 3164 token of an unlisted field: integer, bool or float as g3proxy's itoa/ryu wrote it.
+fn bare_value(s: &str) -> Value {
+    if let Ok(n) = s.parse::<u64>() {
+        return n.into();
+    }
+    if let Ok(n) = s.parse::<i64>() {
+        return n.into();
+    }
+    match s {
+        "true" => return true.into(),
+        "false" => return false.into(),
+        _ => {}
+    }
+    match s.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+        Some(n) => Value::Number(n),
+        None => Value::String(s.to_string()),
+    }
+}
+
+/// The text g3proxy writes for a typed value of field `key` (what the syslog formats carry): durations
+/// back to `{:.3?}`, timestamps to RFC 3339 µs, the rest as is. `None` for JSON null (g3proxy omits it).
+pub fn value_text(key: &str, value: &Value) -> Option<String> {
+    match (field_type(key), value) {
+        (_, Value::Null) => None,
+        (FieldType::Duration, Value::Number(n)) => n.as_u64().map(format_duration).or_else(|| Some(n.to_string())),
+        (FieldType::Timestamp, Value::Number(n)) => n.as_i64().map(format_timestamp).or_else(|| Some(n.to_string())),
+        (_, Value::String(s)) => Some(s.clone()),
+        (_, Value::Bool(b)) => Some(b.to_string()),
+        (_, Value::Number(n)) => Some(n.to_string()),
+        (_, other) => Some(other.to_string()),
+    }
+}
+
+/// Whether the RFC 3164 text format writes this value bare (ints, bools, floats) rather than quoted.
+pub fn is_bare_in_text(key: &str, value: &Value) -> bool {
+    match value {
+        Value::Bool(_) => true,
+        Value::Number(_) => !matches!(field_type(key), FieldType::Duration | FieldType::Timestamp),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws(s: &str) -> WireValue<'_> {
+        WireValue::Str(Cow::Borrowed(s))
+    }
+
+    #[test]
+    fn types_follow_the_code() {
+        assert_eq!(type_value("wait_time", ws("58.347µs")), Ok(Value::from(58_347u64)));
+        assert_eq!(type_value("c_rd_bytes", ws("146")), Ok(Value::from(146u64)));
+        assert_eq!(type_value("total_time", ws("1000.000ms")), Ok(Value::from(1_000_000_000u64)));
+        assert_eq!(type_value("total_time", ws("72.2273ms")), Err(Value::from("72.2273ms")));
+        assert_eq!(type_value("c_rd_bytes", ws("0146")), Err(Value::from("0146")));
+        assert_eq!(type_value("rsp_status", ws("70000")), Err(Value::from("70000")));
+        assert_eq!(type_value("reuse_connection", ws("false")), Ok(Value::from(false)));
+        assert_eq!(type_value("reuse_connection", WireValue::Bare("false")), Ok(Value::from(false)));
+        assert_eq!(type_value("client_addr", ws("[::1]:80")), Ok(Value::from("[::1]:80")));
+        assert!(type_value("client_addr", ws("nope")).is_err());
+        assert!(type_value("task_id", ws("8e1624fce57f11f18869c59c5f289d8d")).is_ok());
+        assert!(type_value("task_id", ws("8e1624fc")).is_err());
+        assert_eq!(type_value("start_at", ws("1970-01-01T00:00:01.000002Z")), Ok(Value::from(1_000_002_000i64)));
+        assert_eq!(type_value("unknown_int", WireValue::Bare("12")), Ok(Value::from(12u64)));
+        assert_eq!(type_value("unknown", ws("12")), Ok(Value::from("12")));
+        assert_eq!(type_value("upstream", WireValue::Null), Ok(Value::Null));
+        assert_eq!(type_value("pid", WireValue::Int(-1)), Err(Value::from(-1)));
+    }
+
+    #[test]
+    fn reason_is_open() {
+        assert_eq!(Reason::parse("ClosedByClient"), Reason::Known("ClosedByClient"));
+        assert!(Reason::parse("ClosedByClient").is_success());
+        assert_eq!(Reason::parse("Brand new").as_str(), "Brand new");
+        assert!(!Reason::parse("UpstreamNotConnected").is_success());
+    }
+
+    #[test]
+    fn typed_values_print_back_as_g3proxy_wrote_them() {
+        assert_eq!(value_text("total_time", &Value::from(1_385_000u64)).as_deref(), Some("1.385ms"));
+        assert_eq!(
+            value_text("start_at", &Value::from(1_000_002_000i64)).as_deref(),
+            Some("1970-01-01T00:00:01.000002Z")
+        );
+        assert_eq!(value_text("upstream", &Value::Null), None);
+        assert!(is_bare_in_text("pid", &Value::from(3)));
+        assert!(!is_bare_in_text("wait_time", &Value::from(3)));
+    }
+}

@@ -1,0 +1,132 @@
+//! The tokio listeners against an in-memory sink, over real loopback sockets: garbage is counted per
+//! listener and never stops it; fluentd acks wait for the sink's commit and leave in chunk order.
+
+use logwire_g3::emit::{encode_fluentd, LogBuilder};
+use logwire_g3::runtime::{serve_fluentd, serve_tcp, serve_udp, Ingest, Sink};
+use logwire_g3::EventTime;
+use logwire_model::Record;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type Pending = Vec<(Vec<Record>, Box<dyn FnOnce(bool) + Send>)>;
+
+/// Keeps records; commits of acknowledged ones wait until the test releases them.
+#[derive(Default)]
+struct MemorySink {
+    records: Mutex<Vec<Record>>,
+    pending: Mutex<Pending>,
+}
+
+impl MemorySink {
+    fn release(&self, committed: bool) -> usize {
+        let pending: Pending = std::mem::take(&mut *self.pending.lock().unwrap());
+        let n = pending.len();
+        for (records, done) in pending {
+            if committed {
+                self.records.lock().unwrap().extend(records);
+            }
+            done(committed);
+        }
+        n
+    }
+}
+
+impl Sink for MemorySink {
+    fn records(&self, records: Vec<Record>) {
+        self.records.lock().unwrap().extend(records);
+    }
+    fn records_with_commit(&self, records: Vec<Record>, done: Box<dyn FnOnce(bool) + Send>) {
+        self.pending.lock().unwrap().push((records, done));
+    }
+}
+
+const RECORD: &[u8] =
+    b"<29>Nov 21 07:45:53 g3proxy[1]: , log_type=\"Escape\", task_id=\"93e96471e57f11f1b860c0ff02d5e2ab\"";
+
+async fn wait_for(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached within 2 s");
+}
+
+#[tokio::test]
+async fn garbage_is_counted_and_listeners_go_on() {
+    let sink = Arc::new(MemorySink::default());
+    let ingest = Ingest::new(sink.clone());
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp_addr = udp.local_addr().unwrap();
+    tokio::spawn(serve_udp(udp, ingest.clone()));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp_addr = tcp.local_addr().unwrap();
+    tokio::spawn(serve_tcp(tcp, ingest.clone()));
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for bytes in [&b"garbage"[..], RECORD, b"<29>1 x", RECORD] {
+        client.send_to(bytes, udp_addr).await.unwrap();
+    }
+    // TCP: a good frame, a bad one, then a broken octet count that ends the connection.
+    let mut conn = tokio::net::TcpStream::connect(tcp_addr).await.unwrap();
+    conn.write_all(format!("{} ", RECORD.len()).as_bytes()).await.unwrap();
+    conn.write_all(RECORD).await.unwrap();
+    conn.write_all(b"<29>not g3\n99999999999 x").await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.read_to_end(&mut rest)).await;
+    // A new connection still works.
+    let mut conn = tokio::net::TcpStream::connect(tcp_addr).await.unwrap();
+    conn.write_all(RECORD).await.unwrap();
+    conn.write_all(b"\n").await.unwrap();
+    drop(conn);
+    wait_for(|| ingest.stats.logs.load(Ordering::Relaxed) == 4 && ingest.stats.garbage.load(Ordering::Relaxed) == 4)
+        .await;
+    assert_eq!(sink.records.lock().unwrap().len(), 4);
+    assert!(sink.records.lock().unwrap().iter().all(|r| r.name == "g3:escape:"));
+}
+
+fn message(i: u32) -> Vec<u8> {
+    let log = LogBuilder::new("Escape").str("task_id", &format!("{i:032x}")).msg("x");
+    encode_fluentd(&log, "g3proxy.Escape", EventTime { secs: 1, nanos: i }, Some(&format!("c{i}")))
+}
+
+#[tokio::test]
+async fn fluentd_acks_follow_commits_in_order_and_a_drop_closes_the_connection() {
+    let sink = Arc::new(MemorySink::default());
+    let ingest = Ingest::new(sink.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_fluentd(listener, ingest.clone()));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for i in 0..3 {
+        conn.write_all(&message(i)).await.unwrap();
+    }
+    wait_for(|| sink.pending.lock().unwrap().len() == 3).await;
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), conn.read(&mut buf)).await.is_err(),
+        "no ack before the commit"
+    );
+    assert_eq!(sink.release(true), 3);
+    let mut acks = Vec::new();
+    while acks.len() < 3 {
+        let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await.unwrap().unwrap();
+        acks.extend_from_slice(&buf[..n]);
+    }
+    let mut cursor = &acks[..];
+    let mut got = Vec::new();
+    while !cursor.is_empty() {
+        got.push(logwire_g3::forward::read_ack(&mut cursor).unwrap());
+    }
+    assert_eq!(got, ["c0", "c1", "c2"]);
+    assert_eq!(ingest.stats.acks.load(Ordering::Relaxed), 3);
+    // A dropped chunk gets no ack; the connection is closed so the client resends.
+    conn.write_all(&message(9)).await.unwrap();
+    wait_for(|| sink.pending.lock().unwrap().len() == 1).await;
+    sink.release(false);
+    let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "closed without an ack");
+    assert_eq!(ingest.stats.unacked.load(Ordering::Relaxed), 1);
+}

@@ -1,0 +1,54 @@
+//! # logwire-qlog: every qlog in the wild, read fast and written faster
+//!
+//! qlog is the structured event log of QUIC and HTTP/3 stacks. Real stacks write several versions at once
+//! (ngtcp2, aioquic, neqo and quinn 0.11 write 0.3; quiche and quinn's main branch the newest layout;
+//! quic-go a header with both; picoquic and mvfst draft-00 arrays), so this crate reads them all and
+//! normalises them to the newest drafts (main-schema-14, quic-events-13, h3-events-13).
+//!
+//! ## Tour
+//! - [`reader`]: [`Reader`] sniffs JSON-SEQ vs contained JSON, reads the [`Header`] and [`Trace`]s of any
+//!   version, and yields borrowed [`Event`]s: normalised name and time, `data` kept as the exact JSON text.
+//!   Damaged records become [`Damage`] (record number, byte offset) and reading resumes at the next RS.
+//!   [`SeqTail`] splits a growing JSON-SEQ file into records for tailing.
+//! - [`normalise`]: old names and fields to new (`transport:X` → `quic:X`, `header.packet_size` →
+//!   `raw.length`, `owner` → `initiator`, quinn 0.11's RTT seconds → ms, …).
+//! - [`events`]: [`EventKind`] names every event of the drafts (and the legacy QPACK events);
+//!   [`EventData`] types the events the tools and writers use, and keeps every other one as JSON.
+//! - [`writer`]: [`Streamer`], a buffered JSON-SEQ / contained-JSON writer with a frame mode, the spec's
+//!   media types and draft-suffixed `event_schemas`, optional qvis header fields and gzip/zstd.
+//! - [`compress`]: `.sqlog.gz` / `.sqlog.zst` by magic bytes.
+//! - [`tools`]: what `logwire qlog summary|check|plot|convert` compute. [`record`]: events to logwire
+//!   records (one trace per connection).
+//!
+//! ## Deliberately not supported
+//! NDJSON qlog (an abandoned draft-02 variant), writing the old versions (convert writes the newest layout,
+//! optionally with qvis's header fields and old names), and typed data for every event: events outside
+//! [`EventData`]'s list keep their JSON (normalised), which loses nothing.
+
+pub mod compress;
+pub mod error;
+pub mod events;
+mod fastjson;
+pub mod header;
+pub mod normalise;
+pub mod number;
+pub mod reader;
+pub mod record;
+pub mod tail;
+pub mod tools;
+pub mod writer;
+
+pub use error::{QlogError, Result};
+pub use events::{
+    AckRange, EventData, EventKind, Http3Frame, Http3FrameEvent, HttpField, LogLevel, LogMessage, PacketEvent,
+    PacketHeader, PacketLossEvent, PacketType, QuicFrame, RawInfo, RecoveryMetrics,
+};
+pub use header::{Header, Serialization, TimeBase, TimeFormat, Trace, Version};
+pub use reader::{sniff, Damage, Event, Reader, RS};
+pub use tail::SeqTail;
+pub use writer::{Compression, Streamer, StreamerConfig};
+
+/// The media type of contained JSON qlog.
+pub const MEDIA_TYPE_JSON: &str = "application/qlog+json";
+/// The media type of JSON-SEQ qlog.
+pub const MEDIA_TYPE_JSON_SEQ: &str = "application/qlog+json-seq";

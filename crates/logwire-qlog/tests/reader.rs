@@ -1,0 +1,253 @@
+//! The reader on the real fixtures (every event, per-name counts checked against the file's text) and
+//! on every layout and leniency the issue lists.
+
+use logwire_qlog::{EventData, QuicFrame, Reader, Serialization, Version};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/qlog").join(name);
+    std::fs::read(&p)
+        .unwrap_or_else(|e| panic!("fixture {} is missing ({e}); it lives in ../shared/fixtures/qlog", p.display()))
+}
+
+/// Counts `"name":"…"` at the top level of each record by scanning the text, independently of the reader.
+fn names_in_text(bytes: &[u8]) -> BTreeMap<String, usize> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = BTreeMap::new();
+    for record in text.split('\u{1e}').skip(2) {
+        // Every event record of these files starts with {"time":…,"name":"…".
+        let i = record.find("\"name\":\"").expect("an event without a name");
+        let rest = &record[i + 8..];
+        let name = &rest[..rest.find('"').unwrap()];
+        *out.entry(name.to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
+fn names_read(bytes: &[u8]) -> (BTreeMap<String, usize>, Vec<logwire_qlog::Damage>) {
+    let (_, _, events, damage) = Reader::new(bytes).unwrap().read_all();
+    let mut out = BTreeMap::new();
+    for e in &events {
+        *out.entry(e.original_name.to_string()).or_insert(0) += 1;
+    }
+    (out, damage)
+}
+
+#[test]
+fn every_fixture_is_read_completely() {
+    for (file, total, version) in [
+        ("ngtcp2-0.12.1-client-clean.sqlog", 122, Version::V0_3),
+        ("quinn-0.11.19-server.sqlog", 124, Version::V0_3),
+        ("SYNTHETIC-qlog-crate-0.18.2-streamer.sqlog", 60, Version::Newest),
+    ] {
+        let bytes = fixture(file);
+        let expected = names_in_text(&bytes);
+        let (read, damage) = names_read(&bytes);
+        assert!(damage.is_empty(), "{file}: {damage:?}");
+        assert_eq!(read, expected, "{file}");
+        assert_eq!(read.values().sum::<usize>(), total, "{file}");
+        let r = Reader::new(&bytes).unwrap();
+        assert_eq!(r.header.version, version, "{file}");
+        assert_eq!(r.header.serialization, Serialization::Seq);
+    }
+}
+
+#[test]
+fn ngtcp2_names_fields_and_times_are_normalised() {
+    let bytes = fixture("ngtcp2-0.12.1-client-clean.sqlog");
+    let r = Reader::new(&bytes).unwrap();
+    assert_eq!(r.traces[0].group_id.as_deref(), Some("cff27fe25f1c143452d75fcd291a0f3c0efa"));
+    assert_eq!(r.traces[0].vantage_point_type(), Some("client"));
+    let (_, traces, events, _) = r.read_all();
+    let by_name = |n: &str| events.iter().filter(|e| e.name == n).count();
+    assert_eq!(by_name("quic:parameters_set"), 2);
+    assert_eq!(by_name("quic:packet_sent"), 14);
+    assert_eq!(by_name("quic:packet_received"), 46);
+    assert_eq!(by_name("quic:recovery_metrics_updated"), 60);
+    let params = events.iter().find(|e| e.name == "quic:parameters_set").unwrap().data(&traces[0]);
+    assert_eq!(params["initiator"], "local");
+    assert!(params.get("owner").is_none());
+    // Integer ms times, ascending; reference_time 0 is no real clock.
+    assert!(events.windows(2).all(|w| w[0].time_ms <= w[1].time_ms));
+    assert_eq!(events[0].epoch_ms(&traces[0]), None);
+    // `[[0]]` ack ranges are typed as one packet.
+    let typed: Vec<EventData> = events.iter().map(|e| e.typed(&traces[0])).collect();
+    let ack = typed.iter().find_map(|d| match d {
+        EventData::PacketReceived(p) => p.frames.as_ref()?.iter().find_map(|f| match f {
+            QuicFrame::Ack { acked_ranges, .. } => Some(acked_ranges.clone()),
+            _ => None,
+        }),
+        _ => None,
+    });
+    assert_eq!(ack, Some(vec![logwire_qlog::AckRange(0, 0)]));
+    assert_eq!(typed.iter().filter(|d| matches!(d, EventData::PacketSent(_))).count(), 14);
+}
+
+#[test]
+fn quinn_rtts_in_seconds_and_u64_max() {
+    let bytes = fixture("quinn-0.11.19-server.sqlog");
+    let (_, traces, events, _) = Reader::new(&bytes).unwrap().read_all();
+    assert!(traces[0].rtt_in_seconds, "quinn 0.11 logs RTTs in seconds");
+    let m = events.iter().find(|e| e.name == "quic:recovery_metrics_updated").unwrap();
+    assert_eq!(m.group_id.as_deref(), Some("a72b68ac17d2c78b"));
+    match m.typed(&traces[0]) {
+        EventData::RecoveryMetricsUpdated(r) => {
+            assert_eq!(r.ssthresh, Some(u64::MAX));
+            assert_eq!(r.min_rtt, Some(333.0));
+        }
+        other => panic!("{other:?}"),
+    }
+    // header.length → raw.length
+    let sent = events.iter().find(|e| e.name == "quic:packet_sent").unwrap().data(&traces[0]);
+    assert_eq!(sent["raw"]["length"], 145);
+    assert!(sent["header"].get("length").is_none());
+}
+
+#[test]
+fn draft_00_array_events() {
+    // picoquic's layout (loglib/qlog.c): event_fields, microsecond units, reference_time as a string.
+    let text = r#"{"qlog_version":"draft-00","title":"picoquic","traces":[{"vantage_point":{"name":"backend-67","type":"server"},
+"title":"picoquic","description":"0123456789abcdef","event_fields":["relative_time","path_id","category","event","data"],
+"configuration":{"time_units":"us"},"common_fields":{"protocol_type":"QUIC_HTTP3","reference_time":"1727784000000000"},
+"events":[
+[0, 0, "transport", "datagram_received", {"byte_length": 1252}],
+[1500, 0, "transport", "packet_received", {"packet_type": "initial", "header": {"packet_size": 1252, "packet_number": 0}, "frames": [{"frame_type": "ack", "acked_ranges": [[0, 2]]}]}],
+[2250, 0, "recovery", "metrics_updated", {"cwnd": 15360, "smoothed_rtt": 25000}],
+[3000, 0, "recovery", "packet_lost", {"header": {"packet_number": 1}}]
+]}]}"#;
+    let r = Reader::new(text.as_bytes()).unwrap();
+    assert_eq!(r.header.version, Version::Draft00);
+    assert_eq!(r.header.serialization, Serialization::Contained);
+    let (_, traces, events, damage) = r.read_all();
+    assert!(damage.is_empty(), "{damage:?}");
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        ["quic:udp_datagrams_received", "quic:packet_received", "quic:recovery_metrics_updated", "quic:packet_lost"]
+    );
+    assert_eq!(events[1].time_ms, 1.5);
+    assert_eq!(events[1].epoch_ms(&traces[0]), Some(1_727_784_000_001.5));
+    assert_eq!(events[1].extra[0].0, "path_id");
+    let d = events[1].data(&traces[0]);
+    assert_eq!(d["raw"]["length"], 1252);
+    assert_eq!(events[2].data(&traces[0])["congestion_window"], 15360);
+}
+
+#[test]
+fn quic_go_dual_header_keeps_old_names_normalised() {
+    let text = "\u{1e}{\"file_schema\":\"urn:ietf:params:qlog:file:sequential\",\"serialization_format\":\"application/qlog+json-seq\",\"title\":\"quic-go qlog\",\"code_version\":\"(devel)\",\"trace\":{\"vantage_point\":{\"type\":\"client\"},\"common_fields\":{\"ODCID\":\"b9c8d8a1\",\"group_id\":\"b9c8d8a1\",\"reference_time\":{\"clock_type\":\"monotonic\",\"epoch\":\"unknown\",\"wall_clock_time\":\"2026-08-03T10:00:00.000Z\"}},\"event_schemas\":[\"urn:ietf:params:qlog:events:quic-12\"]},\"qlog_format\":\"JSON-SEQ\",\"qlog_version\":\"0.3\"}\n\
+\u{1e}{\"time\":0.5,\"name\":\"transport:packet_sent\",\"data\":{\"header\":{\"packet_type\":\"initial\",\"packet_number\":\"0\"},\"raw\":{\"length\":1280}}}\n\
+\u{1e}{\"time\":1.25,\"name\":\"http3:frame_created\",\"data\":{\"stream_id\":0,\"frame\":{\"frame_type\":\"headers\",\"headers\":[{\"name\":\":method\",\"value\":\"GET\"}]}}}\n\
+\u{1e}{\"time\":2,\"name\":\"recovery:spurious_loss\",\"data\":{\"packet_number\":3}}\n";
+    let r = Reader::new(text.as_bytes()).unwrap();
+    assert_eq!(r.header.version, Version::Newest);
+    assert!(r.header.dual);
+    assert_eq!(r.traces[0].group_id.as_deref(), Some("b9c8d8a1"));
+    let (_, traces, events, _) = r.read_all();
+    assert_eq!(events[0].name, "quic:packet_sent");
+    assert_eq!(events[1].name, "http3:frame_created");
+    assert_eq!(events[2].name, "quic:spurious_loss", "an extension event keeps its data");
+    match events[0].typed(&traces[0]) {
+        EventData::PacketSent(p) => assert_eq!(p.header.packet_number, Some(0), "uint64 from a string"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(events[1].typed(&traces[0]), EventData::Http3FrameCreated(_)));
+    // Monotonic clock with a wall-clock anchor.
+    assert!(events[0].epoch_ms(&traces[0]).is_some());
+}
+
+#[test]
+fn newest_http_capsules_are_not_confused_with_old_http() {
+    let newest = "\u{1e}{\"file_schema\":\"urn:ietf:params:qlog:file:sequential\",\"serialization_format\":\"application/qlog+json-seq\",\"trace\":{\"event_schemas\":[\"urn:ietf:params:qlog:events:http-14\"]}}\n\u{1e}{\"time\":1,\"name\":\"http:capsule_parsed\",\"data\":{}}\n\u{1e}{\"time\":2,\"name\":\"http:some_new_event\",\"data\":{}}\n";
+    let (_, _, events, _) = Reader::new(newest.as_bytes()).unwrap().read_all();
+    assert_eq!(events[0].name, "http:capsule_parsed");
+    assert_eq!(events[1].name, "http:some_new_event");
+    let old = "\u{1e}{\"qlog_version\":\"0.3\",\"qlog_format\":\"JSON-SEQ\",\"trace\":{}}\n\u{1e}{\"time\":1,\"name\":\"http:frame_parsed\",\"data\":{}}\n";
+    let (_, _, events, _) = Reader::new(old.as_bytes()).unwrap().read_all();
+    assert_eq!(events[0].name, "http3:frame_parsed");
+}
+
+#[test]
+fn v0_4_and_delta_times() {
+    let text = "\u{1e}{\"qlog_version\":\"0.4\",\"qlog_format\":\"JSON-SEQ\",\"trace\":{\"common_fields\":{\"time_format\":\"delta\",\"reference_time\":1727784000000}}}\n\
+\u{1e}{\"time\":10,\"name\":\"quic:packet_sent\",\"data\":{\"header\":{\"packet_type\":\"1RTT\"}}}\n\
+\u{1e}{\"time\":5,\"name\":\"h3:frame_parsed\",\"data\":{}}\n\
+\u{1e}{\"time\":\"2.5\",\"name\":\"recovery:metrics_updated\",\"data\":{\"smoothed_rtt\":30}}\n";
+    let (h, traces, events, _) = Reader::new(text.as_bytes()).unwrap().read_all();
+    assert_eq!(h.version, Version::V0_4);
+    let times: Vec<f64> = events.iter().map(|e| e.time_ms).collect();
+    assert_eq!(times, [10.0, 15.0, 17.5]);
+    assert_eq!(events[2].epoch_ms(&traces[0]), Some(1_727_784_000_017.5));
+    assert_eq!(events[1].name, "http3:frame_parsed");
+}
+
+#[test]
+fn pretty_printed_records_span_lines() {
+    let text = "\u{1e}{\n  \"qlog_version\": \"0.3\",\n  \"trace\": {}\n}\n\u{1e}{\n  \"time\": 1,\n  \"name\": \"transport:packet_received\",\n  \"data\": {\n    \"header\": {\"packet_type\": \"1RTT\"}\n  }\n}\n\u{1e}{\"time\":2,\"name\":\"transport:packet_sent\",\"data\":{}}\n";
+    let (_, _, events, damage) = Reader::new(text.as_bytes()).unwrap().read_all();
+    assert!(damage.is_empty());
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].record, 1);
+}
+
+#[test]
+fn resync_after_corrupt_and_truncated_records() {
+    let bytes = fixture("ngtcp2-0.12.1-client-clean.sqlog");
+    let text = String::from_utf8(bytes).unwrap();
+    let records: Vec<&str> = text.split('\u{1e}').collect();
+    // Corrupt record 5 in the middle, and cut the file inside the last record (a crash while writing).
+    let mut damaged = String::new();
+    for (i, r) in records.iter().enumerate().skip(1) {
+        damaged.push('\u{1e}');
+        if i == 6 {
+            damaged.push_str(&r[..r.len() / 2]);
+            damaged.push('\n');
+        } else {
+            damaged.push_str(r);
+        }
+    }
+    let cut = damaged.len() - 20;
+    let damaged = &damaged.as_bytes()[..cut];
+    let (_, _, events, damage) = Reader::new(damaged).unwrap().read_all();
+    assert_eq!(events.len(), 122 - 2);
+    assert_eq!(damage.len(), 2, "{damage:?}");
+    assert_eq!(damage[0].record, 5);
+    assert!(!damage[0].truncated);
+    let offset5 = text.match_indices('\u{1e}').nth(5).unwrap().0;
+    assert_eq!(damage[0].offset, offset5);
+    assert_eq!(damage[1].record, 122);
+    assert!(damage[1].truncated, "{}", damage[1]);
+    assert!(damage[1].to_string().contains("record 122"));
+}
+
+#[test]
+fn compressed_files_are_accepted() {
+    use std::io::Write;
+    let bytes = fixture("quinn-0.11.19-server.sqlog");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&bytes).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&bytes[..], 3).unwrap();
+    for packed in [gz, zst] {
+        assert!(packed.len() < bytes.len() / 4);
+        let plain = logwire_qlog::compress::decompress(packed.clone(), 1 << 20).unwrap();
+        assert_eq!(plain, bytes);
+        assert!(logwire_qlog::compress::decompress(packed, 1000).is_err(), "the size limit holds");
+    }
+}
+
+#[test]
+fn hostile_inputs_are_errors_not_panics() {
+    for input in [&b""[..], b"   ", b"x", b"\x1e", b"\x1e\x1e\x1e", b"{", b"{\"traces\":7}", b"\x1e[1,2]\n", b"{}"] {
+        if let Ok(r) = Reader::new(input) {
+            let _ = r.read_all();
+        }
+    }
+    let (_, _, events, damage) =
+        Reader::new(b"\x1e{\"qlog_version\":\"0.3\"}\n\x1e{\"name\":\"x\"}\n\x1e{\"time\":1}\n\x1e\xff\xfe\n")
+            .unwrap()
+            .read_all();
+    assert!(events.is_empty());
+    assert_eq!(damage.len(), 3);
+}

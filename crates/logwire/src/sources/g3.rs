@@ -1,0 +1,124 @@
+//! The g3proxy source: the listeners of `logwire-g3` feeding the store, and the g3 views created next to
+//! the store's schema.
+
+use logwire_g3::runtime::{Ingest, Sink};
+use logwire_model::Record;
+use logwire_store::{CommitOutcome, StoreHandle};
+use std::path::Path;
+
+/// Queues g3 records into the store; acknowledged ones learn when they are committed.
+pub struct StoreSink {
+    pub store: StoreHandle,
+}
+
+impl Sink for StoreSink {
+    fn records(&self, records: Vec<Record>) {
+        self.store.try_send(records);
+    }
+
+    fn records_with_commit(&self, records: Vec<Record>, done: Box<dyn FnOnce(bool) + Send>) {
+        self.store.try_send_with_commit(records, move |outcome| done(outcome == CommitOutcome::Committed));
+    }
+}
+
+/// A fresh ingest context writing into `store`.
+pub fn ingest(store: StoreHandle) -> Ingest {
+    Ingest::new(std::sync::Arc::new(StoreSink { store }))
+}
+
+/// Create the `g3_*` views in the store file (the store's writer must have created its schema first).
+pub fn install_views(db: &Path) -> anyhow::Result<()> {
+    logwire_g3::sql::install_views(db)
+        .map_err(|e| anyhow::anyhow!("cannot create the g3 views in {}: {e}", db.display()))
+}
+
+/// The g3proxy listeners of `logwire serve`; each is off unless its flag is given.
+#[derive(clap::Args, Debug, Default)]
+pub struct G3ServeArgs {
+    /// Receive g3proxy syslog datagrams on UDP (g3proxy's `target_udp`); alone, 127.0.0.1:5140.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:5140")]
+    pub syslog_udp: Option<std::net::SocketAddr>,
+    /// Receive syslog over TCP, RFC 6587 octet counting or newline framing (from rsyslog and other relays);
+    /// alone, 127.0.0.1:5140.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:5140")]
+    pub syslog_tcp: Option<std::net::SocketAddr>,
+    /// Receive syslog datagrams on a unix datagram socket at PATH (g3proxy's `target_unix`).
+    #[arg(long, value_name = "PATH")]
+    pub syslog_unix: Option<std::path::PathBuf>,
+    /// Be a fluentd forward server (g3proxy's `fluentd` driver): acks `chunk`s once committed, answers
+    /// UDP heartbeats on the same port; alone, 127.0.0.1:24224.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:24224")]
+    pub fluentd: Option<std::net::SocketAddr>,
+}
+
+impl G3ServeArgs {
+    fn any(&self) -> bool {
+        self.syslog_udp.is_some() || self.syslog_tcp.is_some() || self.syslog_unix.is_some() || self.fluentd.is_some()
+    }
+}
+
+/// Start the enabled g3 listeners (inside the tokio runtime), print where they listen, create the views.
+pub async fn start(args: &G3ServeArgs, store: StoreHandle, db: &Path) -> anyhow::Result<Option<Ingest>> {
+    use anyhow::Context;
+    if !args.any() {
+        return Ok(None);
+    }
+    install_views(db)?;
+    let ingest = ingest(store);
+    if let Some(addr) = args.syslog_udp {
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on UDP {addr} for g3 syslog (pick another with --syslog-udp)"))?;
+        println!("logwire: g3 syslog UDP listening on {}", socket.local_addr().unwrap_or(addr));
+        tokio::spawn(logwire_g3::runtime::serve_udp(socket, ingest.clone()));
+    }
+    if let Some(addr) = args.syslog_tcp {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on TCP {addr} for g3 syslog (pick another with --syslog-tcp)"))?;
+        println!("logwire: g3 syslog TCP (RFC 6587) listening on {}", listener.local_addr().unwrap_or(addr));
+        tokio::spawn(logwire_g3::runtime::serve_tcp(listener, ingest.clone()));
+    }
+    if let Some(path) = &args.syslog_unix {
+        // A socket file left by a previous run would make bind fail.
+        if std::fs::symlink_metadata(path)
+            .map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            .unwrap_or(false)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        let socket = tokio::net::UnixDatagram::bind(path)
+            .with_context(|| format!("cannot bind the unix datagram socket {}", path.display()))?;
+        println!("logwire: g3 syslog unix datagram listening on {}", path.display());
+        tokio::spawn(logwire_g3::runtime::serve_unix_datagram(socket, ingest.clone()));
+    }
+    if let Some(addr) = args.fluentd {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on TCP {addr} for fluentd forward (pick another with --fluentd)")
+        })?;
+        let local = listener.local_addr().unwrap_or(addr);
+        println!("logwire: g3 fluentd forward listening on {local}");
+        tokio::spawn(logwire_g3::runtime::serve_fluentd(listener, ingest.clone()));
+        match tokio::net::UdpSocket::bind(local).await {
+            Ok(socket) => {
+                tokio::spawn(logwire_g3::runtime::serve_fluentd_heartbeat(socket));
+            }
+            Err(e) => println!("logwire: no fluentd UDP heartbeat on {local}: {e}"),
+        }
+    }
+    Ok(Some(ingest))
+}
+
+/// One line of g3 counters for the exit summary.
+pub fn summary(ingest: Option<&Ingest>) -> Option<String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &ingest?.stats;
+    Some(format!(
+        "g3: {} records, {} undecodable, {} connections, {} fluentd acks, {} chunks unacknowledged",
+        s.logs.load(Relaxed),
+        s.garbage.load(Relaxed),
+        s.connections.load(Relaxed),
+        s.acks.load(Relaxed),
+        s.unacked.load(Relaxed)
+    ))
+}

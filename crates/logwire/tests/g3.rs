@@ -1,0 +1,387 @@
+//! g3proxy logs into `logwire serve`, over real sockets on loopback:
+//! - Debian's `rsyslog`, configured by the test (its own config and work dir in a temp dir, foreground,
+//!   unprivileged ports), relays the real g3proxy captures to logwire over TCP with RFC 6587 octet counting,
+//!   and over UDP;
+//! - the captures replayed as g3proxy sent them: UDP datagrams, a unix datagram socket, the fluentd stream;
+//! - fluentd forward acknowledgements over a real TCP connection: no ack before the store commit, and after
+//!   a kill -9 of logwire and a restart every acknowledged record is there;
+//! - garbage on every listener is counted and the listeners keep going.
+//!
+//! The rsyslog tests fail (never skip) when rsyslogd is missing: `apt-get install -y rsyslog`.
+
+mod peers;
+
+use logwire_g3::emit::{encode_fluentd, LogBuilder};
+use logwire_g3::EventTime;
+use peers::*;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/g3").join(rel)
+}
+
+/// The 27 datagrams of a syslog capture (the receiver's `\n` removed).
+fn datagrams(rel: &str) -> Vec<Vec<u8>> {
+    let p = fixture(rel);
+    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", p.display()));
+    let grams: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    assert_eq!(grams.len(), 27);
+    grams
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    query_json(db, sql).first().and_then(|r| r.as_object()?.values().next()?.as_i64()).unwrap_or(0)
+}
+
+/// Wait (bounded) until `sql` counts at least `want`; returns the last count.
+fn wait_count(db: &Path, sql: &str, want: i64, limit: Duration) -> i64 {
+    let start = Instant::now();
+    loop {
+        let n = count(db, sql);
+        if n >= want || start.elapsed() > limit {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const G3_LOGS: &str = "SELECT COUNT(*) AS n FROM records WHERE source = 'g3' AND kind != 'span_start'";
+
+/// What every capture gives in the store: 27 records of which 11 finished tasks with their spans.
+fn assert_capture_stored(db: &Path) {
+    assert_eq!(count(db, G3_LOGS), 27);
+    let spans = query_json(db, "SELECT trace_id, duration_ns, attrs FROM spans WHERE source = 'g3'");
+    assert_eq!(spans.len(), 11);
+    for s in &spans {
+        assert_eq!(s["duration_ns"], s["attrs"]["total_time"], "{s}");
+        assert!(s["attrs"]["start_at"].is_i64(), "start_at typed: {s}");
+        assert!(s["attrs"]["c_rd_bytes"].is_u64(), "counters typed: {s}");
+    }
+    let by_type = query_json(db, "SELECT task_type, tasks FROM g3_stats_by_task_type ORDER BY task_type");
+    let got: Vec<(String, i64)> =
+        by_type.iter().map(|r| (r["task_type"].as_str().unwrap().to_string(), r["tasks"].as_i64().unwrap())).collect();
+    assert_eq!(
+        got,
+        [("HttpForward".into(), 7), ("TcpConnect".into(), 2), ("UdpAssociate".into(), 1), ("UdpConnect".into(), 1)]
+    );
+    let escape = query_json(
+        db,
+        "SELECT t.reason FROM events AS e JOIN g3_tasks AS t ON t.task_id = e.trace_id WHERE e.name LIKE 'g3:escape:%'",
+    );
+    assert_eq!(escape.len(), 1);
+    assert_eq!(escape[0]["reason"], "UpstreamNotConnected");
+}
+
+/// A foreground rsyslogd with its own config, pid file and work dir in `dir`.
+struct Rsyslog {
+    child: Child,
+    udp_port: u16,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path, forward: &str) -> Rsyslog {
+        let rsyslogd = require_program("rsyslogd", "apt-get install -y rsyslog");
+        let udp_port = free_udp_port();
+        let work = dir.join("rsyslog-work");
+        std::fs::create_dir_all(&work).unwrap();
+        let conf = format!(
+            "global(workDirectory=\"{work}\" maxMessageSize=\"64k\")\n\
+             module(load=\"imudp\")\n\
+             input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp_port}\")\n\
+             {forward}\n",
+            work = work.display()
+        );
+        let conf_path = dir.join("rsyslog.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let check = Command::new(&rsyslogd).args(["-N1", "-f"]).arg(&conf_path).output().unwrap();
+        assert!(check.status.success(), "rsyslogd -N1 rejected the config: {}", String::from_utf8_lossy(&check.stderr));
+        let child = Command::new(&rsyslogd)
+            .args(["-n", "-f"])
+            .arg(&conf_path)
+            .arg("-i")
+            .arg(dir.join("rsyslog.pid"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("rsyslog.err")).unwrap())
+            .spawn()
+            .expect("start rsyslogd");
+        wait_udp_listening(udp_port);
+        Rsyslog { child, udp_port }
+    }
+
+    fn send(&self, grams: &[Vec<u8>]) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for g in grams {
+            socket.send_to(g, ("127.0.0.1", self.udp_port)).unwrap();
+            // imudp reads in batches; a short pause keeps a loopback burst from overflowing its buffer.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait (bounded) until TCP 127.0.0.1:`port` accepts: `serve` prints the SPOP line before the g3
+/// listeners are up.
+fn wait_tcp(port: u16) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on TCP 127.0.0.1:{port} after 10 s");
+}
+
+fn wait_path(path: &Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && !path.exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(path.exists(), "{} never appeared", path.display());
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Wait (bounded) until a UDP socket is bound on 127.0.0.1:`port` (from /proc/net/udp).
+fn wait_udp_listening(port: u16) {
+    let needle = format!("0100007F:{port:04X}");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if std::fs::read_to_string("/proc/net/udp").unwrap_or_default().contains(&needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on UDP 127.0.0.1:{port} after 10 s");
+}
+
+#[test]
+fn rsyslog_relays_rfc5424_over_tcp_with_octet_counting() {
+    let env = TestEnv::new("g3-rsyslog-tcp");
+    let tcp = free_port();
+    let logwire = env.start_logwire(&["--syslog-tcp", &format!("127.0.0.1:{tcp}")]);
+    wait_tcp(tcp);
+    let forward = format!(
+        "action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{tcp}\" protocol=\"tcp\" TCP_Framing=\"octet-counted\" \
+         template=\"RSYSLOG_SyslogProtocol23Format\")"
+    );
+    let rsyslog = Rsyslog::start(env.dir.path(), &forward);
+    rsyslog.send(&datagrams("rfc5424/syslog-udp.raw"));
+    let n = wait_count(&logwire.db, G3_LOGS, 27, Duration::from_secs(20));
+    drop(rsyslog);
+    let db = logwire.stop();
+    assert_eq!(
+        n,
+        27,
+        "rsyslog relayed every record over TCP: {}",
+        std::fs::read_to_string(env.path("rsyslog.err")).unwrap_or_default()
+    );
+    assert_capture_stored(&db);
+    // Still typed after the relay: durations in ns, the user, the failing upstream's status.
+    let alice = query_json(&db, "SELECT * FROM g3_tasks WHERE user = 'alice'");
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0]["server"], "http-auth");
+    assert!(alice[0]["total_ns"].as_i64().is_some_and(|t| t > 0));
+}
+
+#[test]
+fn rsyslog_relays_rfc3164_over_udp() {
+    let env = TestEnv::new("g3-rsyslog-udp");
+    let udp = free_udp_port();
+    let logwire = env.start_logwire(&["--syslog-udp", &format!("127.0.0.1:{udp}")]);
+    wait_udp_listening(udp);
+    let forward = format!("action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{udp}\" protocol=\"udp\")");
+    let rsyslog = Rsyslog::start(env.dir.path(), &forward);
+    rsyslog.send(&datagrams("rfc3164/syslog-udp.raw"));
+    let n = wait_count(&logwire.db, G3_LOGS, 27, Duration::from_secs(20));
+    drop(rsyslog);
+    let db = logwire.stop();
+    assert_eq!(n, 27, "rsyslog relayed every record over UDP");
+    assert_capture_stored(&db);
+    // rsyslog's traditional forward format adds a hostname; the body is g3proxy's, typed.
+    let reasons = query_json(&db, "SELECT reason, tasks FROM g3_stats_by_reason ORDER BY reason");
+    let got: Vec<(String, i64)> =
+        reasons.iter().map(|r| (r["reason"].as_str().unwrap().to_string(), r["tasks"].as_i64().unwrap())).collect();
+    assert_eq!(
+        got,
+        [
+            ("ClosedByClient".into(), 2),
+            ("Finished".into(), 7),
+            ("InternalResolverError".into(), 1),
+            ("UpstreamNotConnected".into(), 1)
+        ]
+    );
+}
+
+#[test]
+fn captures_replayed_on_udp_unix_and_fluentd_listeners_with_garbage_in_between() {
+    let env = TestEnv::new("g3-replay");
+    let (udp, fluentd) = (free_udp_port(), free_port());
+    let unix = env.path("g3.sock");
+    let logwire = env.start_logwire(&[
+        "--syslog-udp",
+        &format!("127.0.0.1:{udp}"),
+        "--syslog-unix",
+        unix.to_str().unwrap(),
+        "--fluentd",
+        &format!("127.0.0.1:{fluentd}"),
+    ]);
+    wait_udp_listening(udp);
+    wait_path(&unix);
+    wait_tcp(fluentd);
+    // UDP: garbage first, then the RFC 5424 capture as g3proxy sent it.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(b"\xff\xfenot syslog", ("127.0.0.1", udp)).unwrap();
+    socket.send_to(b"<29>1 - - - - - [unterminated", ("127.0.0.1", udp)).unwrap();
+    for g in datagrams("rfc5424/syslog-udp.raw") {
+        socket.send_to(&g, ("127.0.0.1", udp)).unwrap();
+    }
+    // Unix datagram (g3proxy's default transport): the RFC 3164 capture.
+    let unix_socket = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    unix_socket.send_to(b"<29>garbage", &unix).unwrap();
+    for g in datagrams("rfc3164/syslog-udp.raw") {
+        unix_socket.send_to(&g, &unix).unwrap();
+    }
+    // fluentd: a connection with garbage is closed; the capture on a new connection is stored.
+    let mut bad = TcpStream::connect(("127.0.0.1", fluentd)).unwrap();
+    bad.write_all(b"\xc1\xc1\xc1").unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut sink = Vec::new();
+    let _ = bad.read_to_end(&mut sink);
+    let mut good = TcpStream::connect(("127.0.0.1", fluentd)).unwrap();
+    good.write_all(&std::fs::read(fixture("fluentd/fluentd-forward.bin")).unwrap()).unwrap();
+    drop(good);
+    let n = wait_count(&logwire.db, G3_LOGS, 81, Duration::from_secs(20));
+    // fluentd's UDP heartbeat is answered on the forward port.
+    let hb = UdpSocket::bind("127.0.0.1:0").unwrap();
+    hb.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    hb.send_to(b"", ("127.0.0.1", fluentd)).unwrap();
+    let mut reply = [0u8; 4];
+    let (len, _) = hb.recv_from(&mut reply).expect("heartbeat answered");
+    assert_eq!(&reply[..len], b"\0");
+    let db = logwire.stop();
+    assert_eq!(n, 81, "27 records per capture, the garbage before them did not stop any listener");
+    let per_task_type = query_json(
+        &db,
+        "SELECT json_extract(attrs, '$.task_type') AS t, COUNT(*) AS n FROM records \
+         WHERE kind = 'span_end' AND source = 'g3' GROUP BY t ORDER BY t",
+    );
+    let got: Vec<i64> = per_task_type.iter().map(|r| r["n"].as_i64().unwrap()).collect();
+    assert_eq!(got, [21, 6, 3, 3], "{per_task_type:?}");
+}
+
+/// One forward message with a `chunk`, carrying one Finished task record with a unique task id.
+fn chunk_message(i: u32) -> (Vec<u8>, String) {
+    let task_id = format!("{i:032x}");
+    let log = LogBuilder::new("Task")
+        .str("server_name", "ack-test")
+        .str("server_type", "HttpProxy")
+        .str("task_type", "TcpConnect")
+        .str("task_id", &task_id)
+        .str("task_event", "Finished")
+        .str("stage", "Finished")
+        .time("start_at", 1_795_247_143_000_000_000 + i64::from(i) * 1_000)
+        .str("reason", "Finished")
+        .duration("total_time", Duration::from_micros(100 + u64::from(i)))
+        .u64("c_rd_bytes", u64::from(i))
+        .msg("finished");
+    let chunk = format!("chunk-{i}");
+    (encode_fluentd(&log, "g3proxy.Task", EventTime { secs: 1_795_247_143, nanos: i }, Some(&chunk)), chunk)
+}
+
+/// Read one `{"ack": chunk}` (bounded by the stream's read timeout).
+fn read_ack(stream: &mut TcpStream) -> std::io::Result<String> {
+    logwire_g3::forward::read_ack(stream)
+}
+
+#[test]
+fn fluentd_ack_waits_for_the_store_commit() {
+    let env = TestEnv::new("g3-ack");
+    let fluentd = free_port();
+    let logwire = env.start_logwire(&["--fluentd", &format!("127.0.0.1:{fluentd}")]);
+    wait_tcp(fluentd);
+    // Hold the store's write lock: the writer cannot commit until it is released.
+    let lock = rusqlite::Connection::open(&logwire.db).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", fluentd)).unwrap();
+    let (message, chunk) = chunk_message(1);
+    stream.write_all(&message).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        other => panic!("an ack (or close) came while the record could not be committed: {other:?}"),
+    }
+    let stored: i64 = lock.query_row("SELECT COUNT(*) FROM records WHERE source = 'g3'", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 0);
+    lock.execute_batch("ROLLBACK").unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(read_ack(&mut stream).unwrap(), chunk, "the ack comes once the lock is gone");
+    // The ack came after the commit: the record is readable now, by another connection.
+    assert_eq!(count(&logwire.db, "SELECT COUNT(*) AS n FROM g3_tasks WHERE server = 'ack-test'"), 1);
+    drop(stream);
+    logwire.stop();
+}
+
+#[test]
+fn every_acknowledged_record_survives_kill_9() {
+    let env = TestEnv::new("g3-kill9");
+    let fluentd = free_port();
+    let args = ["--fluentd".to_string(), format!("127.0.0.1:{fluentd}")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let logwire = env.start_logwire(&args);
+    wait_tcp(fluentd);
+    let mut stream = TcpStream::connect(("127.0.0.1", fluentd)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    // Send in the background; read acks here; kill logwire -9 after 300 of 2000.
+    let sender = std::thread::spawn(move || {
+        for i in 0..2000 {
+            if stream.write_all(&chunk_message(i).0).is_err() {
+                break;
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    while acked.len() < 300 {
+        acked.push(read_ack(&mut reader).expect("ack"));
+    }
+    drop(logwire); // SIGKILL, no flush
+                   // Acks that were already on their way count as acknowledged too.
+    reader.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    while let Ok(chunk) = read_ack(&mut reader) {
+        acked.push(chunk);
+    }
+    let _ = sender.join();
+    let restarted = env.start_logwire(&args);
+    wait_tcp(fluentd);
+    let db = restarted.stop();
+    let stored: std::collections::HashSet<i64> = query_json(
+        &db,
+        "SELECT json_extract(attrs, '$.c_rd_bytes') AS i FROM records WHERE kind = 'span_end' AND source = 'g3'",
+    )
+    .iter()
+    .map(|r| r["i"].as_i64().unwrap())
+    .collect();
+    assert!(acked.len() >= 300);
+    for chunk in &acked {
+        let i: i64 = chunk.trim_start_matches("chunk-").parse().unwrap();
+        assert!(stored.contains(&i), "{chunk} was acknowledged but is not in the store after kill -9");
+    }
+    assert!(acked.iter().all(|c| c.starts_with("chunk-")));
+}
