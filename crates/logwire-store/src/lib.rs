@@ -20,10 +20,10 @@
 //! it in the `drops` table.
 //!
 //! The writer drains the queue into batches of up to `max_batch` records or `max_delay`, whichever comes
-//! first, and commits each as one transaction with a cached prepared INSERT. The `attrs` of each record are
-//! serialised to JSON on the writer thread, not by the producer. A failed write (disk full, database
-//! locked past the busy timeout) is counted, its text kept in the stats, retried once, then given up and
-//! counted; the thread keeps going.
+//! first, and commits each as one transaction of cached multi-row INSERTs (16 records per statement). The
+//! `attrs` of each record are serialised to JSON on the writer thread, not by the producer. A failed write
+//! (disk full, database locked past the busy timeout) is counted, its text kept in the stats, retried once,
+//! then given up and counted; the thread keeps going.
 //!
 //! Learning that records are durable: [`StoreHandle::flush`] blocks until everything queued before it is
 //! committed; [`StoreHandle::try_send_with_commit`] calls back once the transaction holding the records has

@@ -3,8 +3,9 @@
 use crate::error::{Result, StoreError};
 use crate::writer::SOURCES;
 use logwire_model::{now_ns, Record, Source};
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, Statement, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Version of the schema below, kept in `PRAGMA user_version`. Bump it (and add a migration step in
@@ -80,9 +81,45 @@ CREATE TABLE IF NOT EXISTS drops (
 );
 ";
 
-const INSERT_RECORD: &str = "INSERT INTO records \
-    (time_ns, source, kind, trace_id, span_id, parent_id, name, level, attrs, body) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+/// Rows per multi-row INSERT. One statement step per chunk instead of per record saves the per-statement
+/// work (opening cursors on the table and its three indexes, halt/reset); 10 parameters per row keeps a
+/// chunk far below SQLite's variable limit. Measured with callgrind on `store_write 50000` (writer thread,
+/// instructions per record): 1 row 22.7k, 8 rows 19.7k, 16 rows 19.0k, 32 rows 19.6k, 64 rows 20.1k —
+/// beyond 16 the bound copies of the text parameters outgrow SQLite's lookaside memory and cost more
+/// than they save.
+///
+/// The statement is `INSERT OR ROLLBACK`: a constraint failure in a multi-row INSERT with the default
+/// ABORT needs a statement journal to undo the rows before it (≈ 0.7k instructions per record). The batch
+/// is one transaction that is given up (and retried) as a whole on any error anyway, so rolling back the
+/// whole transaction changes nothing, and the columns that could fail (NOT NULL) come from non-optional
+/// fields of [`Record`].
+const CHUNK_ROWS: usize = 16;
+
+/// Parameters bound per record row.
+const ROW_PARAMS: usize = 10;
+
+/// `INSERT OR ROLLBACK INTO records (...) VALUES (?,…,?), …` with `rows` rows of [`ROW_PARAMS`] numbered
+/// parameters.
+fn insert_records_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT OR ROLLBACK INTO records \
+         (time_ns, source, kind, trace_id, span_id, parent_id, name, level, attrs, body) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..ROW_PARAMS {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", row * ROW_PARAMS + col + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 const INSERT_DROP: &str = "INSERT INTO drops (time_ns, source, dropped) VALUES (?1, ?2, ?3)";
 
@@ -110,6 +147,11 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(open_err)?;
         conn.busy_timeout(busy_timeout).map_err(open_err)?;
+        // 8 KiB pages: fewer B-tree splits and WAL frames per record than the default 4 KiB (callgrind on
+        // store_write: −4% instructions per record on the writer; 16 KiB gained little more for a 7% bigger
+        // file). Only takes effect on a new, empty file and must come before WAL is switched on; an
+        // existing file keeps its page size.
+        conn.pragma_update(None, "page_size", 8192).map_err(open_err)?;
         // `journal_mode` answers with the mode now in force; an in-memory database stays "memory".
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
@@ -156,29 +198,29 @@ impl Store {
     }
 
     fn insert_inner(&mut self, records: &[Record], drops: &[u64; SOURCES]) -> rusqlite::Result<()> {
+        static INSERT_CHUNK: LazyLock<String> = LazyLock::new(|| insert_records_sql(CHUNK_ROWS));
+        static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_records_sql(1));
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
-            let mut insert = tx.prepare_cached(INSERT_RECORD)?;
+            // One buffer for every record's attrs: binding copies the text into SQLite, so it is reused.
             let mut buf = Vec::with_capacity(256);
-            for r in records {
-                buf.clear();
-                // A map of JSON values always serialises to UTF-8 text; a failure would still be reported.
-                serde_json::to_writer(&mut buf, &r.attrs)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                let attrs =
-                    std::str::from_utf8(&buf).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                insert.execute(params![
-                    r.time_ns,
-                    r.source.as_str(),
-                    r.kind.as_str(),
-                    r.trace_id,
-                    r.span_id,
-                    r.parent_id,
-                    r.name,
-                    r.level.map(|l| l.as_str()),
-                    attrs,
-                    r.body,
-                ])?;
+            let mut chunks = records.chunks_exact(CHUNK_ROWS);
+            if chunks.len() > 0 {
+                let mut insert = tx.prepare_cached(&INSERT_CHUNK)?;
+                for chunk in chunks.by_ref() {
+                    for (row, r) in chunk.iter().enumerate() {
+                        bind_record(&mut insert, row * ROW_PARAMS, r, &mut buf)?;
+                    }
+                    insert.raw_execute()?;
+                }
+            }
+            let rest = chunks.remainder();
+            if !rest.is_empty() {
+                let mut insert = tx.prepare_cached(&INSERT_ONE)?;
+                for r in rest {
+                    bind_record(&mut insert, 0, r, &mut buf)?;
+                    insert.raw_execute()?;
+                }
             }
             if drops.iter().any(|&n| n > 0) {
                 let mut insert = tx.prepare_cached(INSERT_DROP)?;
@@ -192,4 +234,22 @@ impl Store {
         }
         tx.commit()
     }
+}
+
+/// Bind `r` to parameters `first + 1 ..= first + ROW_PARAMS` of `insert`, serialising its attrs into `buf`.
+fn bind_record(insert: &mut Statement<'_>, first: usize, r: &Record, buf: &mut Vec<u8>) -> rusqlite::Result<()> {
+    buf.clear();
+    // A map of JSON values always serialises to UTF-8 text; a failure would still be reported.
+    serde_json::to_writer(&mut *buf, &r.attrs).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let attrs = std::str::from_utf8(buf).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    insert.raw_bind_parameter(first + 1, r.time_ns)?;
+    insert.raw_bind_parameter(first + 2, r.source.as_str())?;
+    insert.raw_bind_parameter(first + 3, r.kind.as_str())?;
+    insert.raw_bind_parameter(first + 4, &r.trace_id)?;
+    insert.raw_bind_parameter(first + 5, &r.span_id)?;
+    insert.raw_bind_parameter(first + 6, &r.parent_id)?;
+    insert.raw_bind_parameter(first + 7, &r.name)?;
+    insert.raw_bind_parameter(first + 8, r.level.map(|l| l.as_str()))?;
+    insert.raw_bind_parameter(first + 9, attrs)?;
+    insert.raw_bind_parameter(first + 10, &r.body)
 }

@@ -531,3 +531,37 @@ fn table_and_json_lines_rendering() {
          {\"id\":1234,\"name\":\"tab\\there\",\"attrs\":\"not json\",\"end_ns\":7}\n"
     );
 }
+
+#[test]
+fn batched_inserts_keep_every_field_and_the_order() {
+    // Enough records for several multi-row statements plus a remainder inserted row by row, with every
+    // optional field both set and unset, so each row's parameters are bound at their own offset.
+    let (_dir, path) = temp_db();
+    let records: Vec<Record> = (0..53i64)
+        .map(|i| {
+            let kinds = [Kind::SpanStart, Kind::SpanEnd, Kind::Event, Kind::Log];
+            let mut r = Record::new(
+                1_000 + i,
+                Source::ALL[i as usize % 4],
+                kinds[i as usize % 4],
+                format!("t/{}", i / 5),
+                format!("n{i}"),
+            )
+            .with_attr("i", i);
+            if i % 2 == 0 {
+                r = r.with_span(format!("s{i}")).with_level(Level::Info);
+            }
+            if i % 3 == 0 {
+                r = r.with_parent(format!("p{i}")).with_body(format!("body {i}"));
+            }
+            r
+        })
+        .collect();
+    let mut store = Store::open(&path).unwrap();
+    store.insert(&records).unwrap();
+    store.insert(&records[..3]).unwrap();
+    let read: Vec<Record> =
+        Tailer::new(&path, false).unwrap().with_limit(1_000).poll().unwrap().into_iter().map(|(_, r)| r).collect();
+    let expected: Vec<Record> = records.iter().chain(&records[..3]).cloned().collect();
+    assert_eq!(read, expected);
+}
