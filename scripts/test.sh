@@ -20,6 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 ./scripts/peers/g3.sh
 ./scripts/peers/qlog.sh
+./scripts/peers/nix.sh
 
 # --- tests -------------------------------------------------------------------------------------
 cargo fmt --all -- --check

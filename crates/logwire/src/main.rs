@@ -40,6 +40,8 @@ enum Command {
     /// g3proxy logs: import captures, task statistics.
     #[command(subcommand)]
     G3(commands::g3::G3Command),
+    /// Run a Nix command through a private relay: live builds, a summary, everything stored.
+    Nix(commands::nix::NixArgs),
 }
 
 // Records are built on the network threads and freed on the store's writer thread; mimalloc handles
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Spop(cmd) => commands::spop::run(cmd),
         Command::Qlog(cmd) => commands::qlog::run(cmd),
         Command::G3(cmd) => commands::g3::run(cmd),
+        Command::Nix(args) => commands::nix::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod g3;
+pub mod nix;
 pub mod qlog;
 pub mod query;
 pub mod serve;

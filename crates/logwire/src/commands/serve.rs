@@ -50,6 +50,8 @@ pub struct ServeArgs {
     pub stats_interval: u64,
     #[command(flatten)]
     pub g3: crate::sources::g3::G3ServeArgs,
+    #[command(flatten)]
+    pub nix: crate::sources::nix::NixServeArgs,
     /// Watch this directory for qlog files (the stacks' QLOGDIR): tails growing .sqlog files, reads .qlog
     /// (and .gz/.zst) files once complete; one trace per connection.
     #[arg(long, value_name = "DIR")]
@@ -103,6 +105,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     })?;
     let g3 = runtime.block_on(crate::sources::g3::start(&args.g3, store.clone(), &args.db))?;
     let qlog = crate::sources::qlog::start(args.qlog_dir.as_deref(), store.clone())?;
+    let nix = runtime.block_on(async { crate::sources::nix::start(&args.nix, store.clone()) })?;
 
     runtime.block_on(async {
         let mut last_dropped = 0;
@@ -135,6 +138,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         println!("logwire: {line}");
     }
     if let Some(line) = qlog_summary {
+        println!("logwire: {line}");
+    }
+    if let Some(line) = crate::sources::nix::summary(nix.as_ref()) {
         println!("logwire: {line}");
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,473 @@
+//! A passive observer of one worker connection: feed it copies of both directions as they pass, in any
+//! split, and it reports the handshake, each request, each logger message and each reply with byte
+//! offsets. It never produces bytes, so the connection it watches cannot notice it.
+//!
+//! The logging channel cannot be framed on its own (an op's reply follows STDERR_LAST and its shape
+//! depends on op and version), so the observer walks both directions: request on c2s, log block on s2c
+//! (answers to STDERR_READ on c2s), reply on s2c. Large payloads (framed data, NARs, READ answers) are
+//! skipped as they stream, never buffered. On anything it cannot frame it reports
+//! [`Event::OutOfSync`] once and ignores the rest of the connection.
+
+use std::collections::VecDeque;
+
+use crate::error::DecodeError;
+use crate::handshake::{ClientHello, DaemonHello};
+use crate::logger::Message;
+use crate::nar::NarSkipper;
+use crate::ops::{FrameError, Op, Reply, Request, Tail};
+use crate::version::ProtocolVersion;
+use crate::wire::{padding, FramedSkipper, Limits, Reader};
+
+/// Which way bytes flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    ClientToDaemon,
+    DaemonToClient,
+}
+
+/// What the observer saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Handshake {
+        client: ClientHello,
+        daemon: DaemonHello,
+        negotiated: ProtocolVersion,
+    },
+    /// A complete request (its streamed tail may still be arriving).
+    Request {
+        c2s_offset: u64,
+        request: Request,
+    },
+    /// A logger message; `op` is `None` in the startup block.
+    Message {
+        s2c_offset: u64,
+        end: u64,
+        op: Option<Op>,
+        message: Message,
+    },
+    /// The reply after STDERR_LAST.
+    Reply {
+        op: Op,
+        s2c_offset: u64,
+        end: u64,
+        reply: Reply,
+    },
+    /// The observer lost the thread; nothing more is reported for this connection.
+    OutOfSync {
+        direction: Direction,
+        offset: u64,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Versions,
+    HandshakeRest,
+    StartupLog,
+    Idle,
+    LogBlock(Op),
+    Reply(Op),
+    OutOfSync,
+}
+
+#[derive(Debug)]
+enum TailState {
+    Framed(FramedSkipper),
+    Nar(NarSkipper),
+    Skip(u64),
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    buf: Vec<u8>,
+    start: usize,
+    /// Absolute stream offset of `buf[start]`.
+    offset: u64,
+    /// Don't retry a parse until this many bytes are buffered.
+    wait_for: usize,
+    tail: Option<TailState>,
+}
+
+impl Stream {
+    fn available(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+        self.wait_for = 0;
+    }
+
+    fn compact(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 1 << 16 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    /// Runs the streamed tail, if any. Returns whether it made progress, or an error.
+    fn run_tail(&mut self) -> Result<bool, DecodeError> {
+        let Some(tail) = self.tail.as_mut() else { return Ok(false) };
+        let input = &self.buf[self.start..];
+        let (used, done) = match tail {
+            TailState::Framed(skipper) => skipper.advance(input),
+            TailState::Nar(skipper) => {
+                let used = skipper.advance(input)?;
+                (used, skipper.is_done())
+            }
+            TailState::Skip(left) => {
+                let step = (*left).min(input.len() as u64);
+                *left -= step;
+                (step as usize, *left == 0)
+            }
+        };
+        if done {
+            self.tail = None;
+        }
+        self.start += used;
+        self.offset += used as u64;
+        Ok(used > 0 || done)
+    }
+}
+
+enum Parse<T> {
+    Done { value: T, offset: u64, end: u64 },
+    Wait,
+    Fail { error: FrameError, offset: u64 },
+}
+
+fn parse<T>(stream: &mut Stream, limits: Limits, f: impl FnOnce(&mut Reader<'_>) -> Result<T, FrameError>) -> Parse<T> {
+    let available = stream.available();
+    if available.len() < stream.wait_for {
+        return Parse::Wait;
+    }
+    let mut r = Reader::new(available, limits);
+    match f(&mut r) {
+        Ok(value) => {
+            let used = r.position();
+            let offset = stream.offset;
+            stream.consume(used);
+            Parse::Done { value, offset, end: stream.offset }
+        }
+        Err(FrameError::Decode(DecodeError::Incomplete { needed })) => {
+            stream.wait_for = needed;
+            Parse::Wait
+        }
+        Err(error) => Parse::Fail { error, offset: stream.offset },
+    }
+}
+
+/// Observes one connection. See the module docs.
+#[derive(Debug)]
+pub struct Observer {
+    limits: Limits,
+    max_buffer: usize,
+    phase: Phase,
+    c2s: Stream,
+    s2c: Stream,
+    client_version: Option<ProtocolVersion>,
+    daemon_version: Option<ProtocolVersion>,
+    negotiated: ProtocolVersion,
+    client_hello: Option<ClientHello>,
+    daemon_hello: Option<DaemonHello>,
+    /// STDERR_READ requests whose c2s answers are still to come.
+    pending_reads: u64,
+    events: VecDeque<Event>,
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        Observer::new(Limits::default())
+    }
+}
+
+impl Observer {
+    pub fn new(limits: Limits) -> Self {
+        let max_buffer =
+            usize::try_from(limits.max_string.saturating_mul(2).saturating_add(1 << 20)).unwrap_or(usize::MAX);
+        Observer {
+            limits,
+            max_buffer,
+            phase: Phase::Versions,
+            c2s: Stream::default(),
+            s2c: Stream::default(),
+            client_version: None,
+            daemon_version: None,
+            negotiated: ProtocolVersion::MINIMUM,
+            client_hello: None,
+            daemon_hello: None,
+            pending_reads: 0,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Bytes the client sent.
+    pub fn feed_client(&mut self, bytes: &[u8]) {
+        self.feed(Direction::ClientToDaemon, bytes);
+    }
+
+    /// Bytes the daemon sent.
+    pub fn feed_daemon(&mut self, bytes: &[u8]) {
+        self.feed(Direction::DaemonToClient, bytes);
+    }
+
+    pub fn feed(&mut self, direction: Direction, bytes: &[u8]) {
+        let stream = match direction {
+            Direction::ClientToDaemon => &mut self.c2s,
+            Direction::DaemonToClient => &mut self.s2c,
+        };
+        if self.phase == Phase::OutOfSync {
+            stream.offset += bytes.len() as u64;
+            return;
+        }
+        stream.buf.extend_from_slice(bytes);
+        while self.phase != Phase::OutOfSync && self.step() {}
+        self.c2s.compact();
+        self.s2c.compact();
+        if self.phase == Phase::OutOfSync {
+            return;
+        }
+        for direction in [Direction::ClientToDaemon, Direction::DaemonToClient] {
+            let stream = match direction {
+                Direction::ClientToDaemon => &self.c2s,
+                Direction::DaemonToClient => &self.s2c,
+            };
+            if stream.available().len() > self.max_buffer {
+                let offset = stream.offset;
+                let reason = format!("more than {} bytes buffered without a complete item", self.max_buffer);
+                self.lose_sync(direction, offset, reason);
+                return;
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the observer has lost the thread.
+    pub fn is_out_of_sync(&self) -> bool {
+        self.phase == Phase::OutOfSync
+    }
+
+    /// The negotiated version, once the handshake has been seen.
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.daemon_hello.as_ref().map(|_| self.negotiated)
+    }
+
+    /// Bytes of a direction fully decoded (or skipped) so far.
+    pub fn consumed(&self, direction: Direction) -> u64 {
+        match direction {
+            Direction::ClientToDaemon => self.c2s.offset,
+            Direction::DaemonToClient => self.s2c.offset,
+        }
+    }
+
+    /// Bytes of a direction received but not yet decoded.
+    pub fn buffered(&self, direction: Direction) -> usize {
+        match direction {
+            Direction::ClientToDaemon => self.c2s.available().len(),
+            Direction::DaemonToClient => self.s2c.available().len(),
+        }
+    }
+
+    /// Gives up on the connection from outside (e.g. the relay could not keep up): reports
+    /// [`Event::OutOfSync`] once and ignores what follows.
+    pub fn abandon(&mut self, direction: Direction, reason: String) {
+        if self.phase != Phase::OutOfSync {
+            let offset = self.consumed(direction) + self.buffered(direction) as u64;
+            self.lose_sync(direction, offset, reason);
+        }
+    }
+
+    fn lose_sync(&mut self, direction: Direction, offset: u64, reason: String) {
+        self.phase = Phase::OutOfSync;
+        for stream in [&mut self.c2s, &mut self.s2c] {
+            stream.offset += stream.available().len() as u64;
+            stream.buf = Vec::new();
+            stream.start = 0;
+            stream.tail = None;
+        }
+        self.events.push_back(Event::OutOfSync { direction, offset, reason });
+    }
+
+    /// One unit of progress; false when nothing more can be done with the bytes at hand.
+    fn step(&mut self) -> bool {
+        match self.c2s.run_tail() {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => {
+                let offset = self.c2s.offset;
+                self.lose_sync(Direction::ClientToDaemon, offset, e.to_string());
+                return false;
+            }
+        }
+        match self.s2c.run_tail() {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => {
+                let offset = self.s2c.offset;
+                self.lose_sync(Direction::DaemonToClient, offset, e.to_string());
+                return false;
+            }
+        }
+        if self.pending_reads > 0 && self.c2s.tail.is_none() {
+            // The answer to STDERR_READ is a string; skip it as it streams.
+            match parse(&mut self.c2s, self.limits, |r| Ok(r.u64()?)) {
+                Parse::Done { value: len, .. } => {
+                    self.pending_reads -= 1;
+                    let total = len.saturating_add(padding(len));
+                    if total > 0 {
+                        self.c2s.tail = Some(TailState::Skip(total));
+                    }
+                    return true;
+                }
+                Parse::Wait => {}
+                Parse::Fail { error, offset } => {
+                    self.lose_sync(Direction::ClientToDaemon, offset, error.to_string());
+                    return false;
+                }
+            }
+        }
+        let limits = self.limits;
+        let negotiated = self.negotiated;
+        match self.phase {
+            Phase::Versions => {
+                let mut progressed = false;
+                if self.client_version.is_none() {
+                    match parse(&mut self.c2s, limits, |r| Ok(ClientHello::decode_version(r)?)) {
+                        Parse::Done { value, .. } => {
+                            self.client_version = Some(value);
+                            progressed = true;
+                        }
+                        Parse::Wait => {}
+                        Parse::Fail { error, offset } => return self.fail(Direction::ClientToDaemon, offset, error),
+                    }
+                }
+                if self.daemon_version.is_none() {
+                    match parse(&mut self.s2c, limits, |r| Ok(DaemonHello::decode_version(r)?)) {
+                        Parse::Done { value, .. } => {
+                            self.daemon_version = Some(value);
+                            progressed = true;
+                        }
+                        Parse::Wait => {}
+                        Parse::Fail { error, offset } => return self.fail(Direction::DaemonToClient, offset, error),
+                    }
+                }
+                if let (Some(client), Some(daemon)) = (self.client_version, self.daemon_version) {
+                    self.negotiated = ProtocolVersion::negotiate(client, daemon);
+                    self.phase = Phase::HandshakeRest;
+                    return true;
+                }
+                progressed
+            }
+            Phase::HandshakeRest => {
+                let (Some(client), Some(daemon)) = (self.client_version, self.daemon_version) else {
+                    return false;
+                };
+                let mut progressed = false;
+                if self.client_hello.is_none() {
+                    match parse(&mut self.c2s, limits, |r| Ok(ClientHello::decode_rest(client, negotiated, r)?)) {
+                        Parse::Done { value, .. } => {
+                            self.client_hello = Some(value);
+                            progressed = true;
+                        }
+                        Parse::Wait => {}
+                        Parse::Fail { error, offset } => return self.fail(Direction::ClientToDaemon, offset, error),
+                    }
+                }
+                if self.daemon_hello.is_none() {
+                    match parse(&mut self.s2c, limits, |r| Ok(DaemonHello::decode_rest(daemon, negotiated, r)?)) {
+                        Parse::Done { value, .. } => {
+                            self.daemon_hello = Some(value);
+                            progressed = true;
+                        }
+                        Parse::Wait => {}
+                        Parse::Fail { error, offset } => return self.fail(Direction::DaemonToClient, offset, error),
+                    }
+                }
+                if let (Some(client), Some(daemon)) = (&self.client_hello, &self.daemon_hello) {
+                    self.events.push_back(Event::Handshake {
+                        client: client.clone(),
+                        daemon: daemon.clone(),
+                        negotiated,
+                    });
+                    self.phase = Phase::StartupLog;
+                    return true;
+                }
+                progressed
+            }
+            Phase::StartupLog | Phase::LogBlock(_) => {
+                if self.s2c.tail.is_some() {
+                    return false;
+                }
+                let op = match self.phase {
+                    Phase::LogBlock(op) => Some(op),
+                    _ => None,
+                };
+                match parse(&mut self.s2c, limits, |r| Ok(Message::decode(r, negotiated)?)) {
+                    Parse::Done { value, offset, end } => {
+                        match &value {
+                            Message::Read { .. } => self.pending_reads += 1,
+                            Message::Last => {
+                                self.phase = match op {
+                                    Some(op) => Phase::Reply(op),
+                                    None => Phase::Idle,
+                                }
+                            }
+                            Message::Error(_) => self.phase = Phase::Idle,
+                            _ => {}
+                        }
+                        self.events.push_back(Event::Message { s2c_offset: offset, end, op, message: value });
+                        true
+                    }
+                    Parse::Wait => false,
+                    Parse::Fail { error, offset } => self.fail(Direction::DaemonToClient, offset, error),
+                }
+            }
+            Phase::Reply(op) => match parse(&mut self.s2c, limits, |r| Reply::decode(op, r, negotiated)) {
+                Parse::Done { value, offset, end } => {
+                    if value.nar_follows {
+                        self.s2c.tail = Some(TailState::Nar(NarSkipper::default()));
+                    }
+                    self.events.push_back(Event::Reply { op, s2c_offset: offset, end, reply: value });
+                    self.phase = Phase::Idle;
+                    true
+                }
+                Parse::Wait => false,
+                Parse::Fail { error, offset } => self.fail(Direction::DaemonToClient, offset, error),
+            },
+            Phase::Idle => {
+                if self.c2s.tail.is_some() || self.pending_reads > 0 {
+                    return false;
+                }
+                match parse(&mut self.c2s, limits, |r| Request::decode(r, negotiated)) {
+                    Parse::Done { value, offset, .. } => {
+                        self.c2s.tail = match value.tail {
+                            Tail::None => None,
+                            Tail::Framed => Some(TailState::Framed(FramedSkipper::default())),
+                            Tail::Nar => Some(TailState::Nar(NarSkipper::default())),
+                        };
+                        self.phase = Phase::LogBlock(value.op);
+                        self.events.push_back(Event::Request { c2s_offset: offset, request: value });
+                        true
+                    }
+                    Parse::Wait => false,
+                    Parse::Fail { error, offset } => self.fail(Direction::ClientToDaemon, offset, error),
+                }
+            }
+            Phase::OutOfSync => false,
+        }
+    }
+
+    fn fail(&mut self, direction: Direction, offset: u64, error: FrameError) -> bool {
+        self.lose_sync(direction, offset, error.to_string());
+        false
+    }
+}

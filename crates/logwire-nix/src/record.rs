@@ -1,0 +1,423 @@
+//! Mapping what the [`crate::observer::Observer`] sees on one connection to logwire records
+//! (DESIGN.md "Nix" row):
+//!
+//! - each op is a span `nix:op:<Op>` from its request to its reply or error;
+//! - each activity is a span `nix:<ActivityType>`, its parent the parent activity when the daemon says
+//!   so, otherwise the op it happened in (daemon activities have parent 0);
+//! - results are events `nix:result:<ResultType>` on the activity's span (a BuildLogLine's line is the body);
+//! - STDERR_NEXT is a log record; STDERR_ERROR an error event with its traces; losing sync a warning.
+//!
+//! Strings are bytes on the wire: attrs hold them as text when they are UTF-8, else as
+//! [`logwire_model::binary_value`].
+
+use std::collections::HashMap;
+
+use logwire_model::{binary_value, Attrs, Kind, Level, Record, Source};
+use serde_json::Value;
+
+use crate::logger::{ActivityResult, ActivityView, ErrorMessage, Field, Message, ResultView, StartActivity, Verbosity};
+use crate::observer::{Direction, Event};
+use crate::ops::Op;
+
+/// Bytes as an attr value: a string when UTF-8, `{hex, text?}` otherwise.
+pub fn bytes_value(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::String(s.to_string()),
+        Err(_) => binary_value(bytes),
+    }
+}
+
+/// Nix's verbosity on logwire's five-step scale.
+pub fn level_of(verbosity: Verbosity) -> Level {
+    match verbosity {
+        Verbosity::Error => Level::Error,
+        Verbosity::Warn => Level::Warn,
+        Verbosity::Notice | Verbosity::Info => Level::Info,
+        Verbosity::Talkative | Verbosity::Chatty => Level::Debug,
+        Verbosity::Debug | Verbosity::Vomit | Verbosity::Unknown(_) => Level::Trace,
+    }
+}
+
+fn activity_span(id: u64) -> String {
+    format!("act-{id}")
+}
+
+fn fields_value(fields: &[Field]) -> Value {
+    Value::Array(
+        fields
+            .iter()
+            .map(|f| match f {
+                Field::Int(v) => Value::from(*v),
+                Field::String(s) => bytes_value(s),
+            })
+            .collect(),
+    )
+}
+
+fn activity_attrs(start: &StartActivity, attrs: &mut Attrs) {
+    attrs.insert("activity_id".into(), start.id.into());
+    attrs.insert("activity_type".into(), start.activity_type.to_wire().into());
+    attrs.insert("verbosity".into(), start.level.to_wire().into());
+    if !start.text.is_empty() {
+        attrs.insert("text".into(), bytes_value(&start.text));
+    }
+    match start.view() {
+        Some(ActivityView::Build { drv_path, machine, round, nr_rounds }) => {
+            attrs.insert("drv_path".into(), bytes_value(drv_path));
+            attrs.insert("machine".into(), bytes_value(machine));
+            attrs.insert("round".into(), round.into());
+            attrs.insert("nr_rounds".into(), nr_rounds.into());
+        }
+        Some(ActivityView::CopyPath { path, src_uri, dst_uri }) => {
+            attrs.insert("path".into(), bytes_value(path));
+            attrs.insert("src_uri".into(), bytes_value(src_uri));
+            attrs.insert("dst_uri".into(), bytes_value(dst_uri));
+        }
+        Some(ActivityView::FileTransfer { uri }) => {
+            attrs.insert("uri".into(), bytes_value(uri));
+        }
+        Some(ActivityView::Substitute { path, substituter }) => {
+            attrs.insert("path".into(), bytes_value(path));
+            attrs.insert("substituter".into(), bytes_value(substituter));
+        }
+        Some(ActivityView::QueryPathInfo { path, cache_uri }) => {
+            attrs.insert("path".into(), bytes_value(path));
+            attrs.insert("cache_uri".into(), bytes_value(cache_uri));
+        }
+        Some(ActivityView::PostBuildHook { drv_path }) => {
+            attrs.insert("drv_path".into(), bytes_value(drv_path));
+        }
+        Some(ActivityView::FetchToStore { src_path }) => {
+            attrs.insert("src_path".into(), bytes_value(src_path));
+        }
+        Some(ActivityView::NoFields) => {}
+        None => {
+            attrs.insert("fields".into(), fields_value(&start.fields));
+        }
+    }
+}
+
+fn result_attrs(result: &ActivityResult, attrs: &mut Attrs) -> Option<String> {
+    attrs.insert("activity_id".into(), result.id.into());
+    attrs.insert("result_type".into(), result.result_type.to_wire().into());
+    let mut body = None;
+    match result.view() {
+        Some(ResultView::BuildLogLine { line } | ResultView::PostBuildLogLine { line }) => {
+            // The line is the body; exact bytes are kept separately only when it is not UTF-8.
+            if std::str::from_utf8(line).is_err() {
+                attrs.insert("bytes".into(), binary_value(line));
+            }
+            body = Some(String::from_utf8_lossy(line).into_owned());
+        }
+        Some(ResultView::SetPhase { phase }) => {
+            attrs.insert("phase".into(), bytes_value(phase));
+        }
+        Some(ResultView::Progress { done, expected, running, failed }) => {
+            attrs.insert("done".into(), done.into());
+            attrs.insert("expected".into(), expected.into());
+            attrs.insert("running".into(), running.into());
+            attrs.insert("failed".into(), failed.into());
+        }
+        Some(ResultView::SetExpected { activity_type, expected }) => {
+            attrs.insert("expected_type".into(), activity_type.label().into());
+            attrs.insert("expected".into(), expected.into());
+        }
+        Some(ResultView::FileLinked { size, blocks }) => {
+            attrs.insert("size".into(), size.into());
+            attrs.insert("blocks".into(), blocks.into());
+        }
+        Some(ResultView::UntrustedPath { path } | ResultView::CorruptedPath { path }) => {
+            attrs.insert("path".into(), bytes_value(path));
+        }
+        Some(ResultView::FetchStatus { text }) => {
+            attrs.insert("text".into(), bytes_value(text));
+        }
+        Some(ResultView::FetchToStore { store_path }) => {
+            attrs.insert("store_path".into(), bytes_value(store_path));
+        }
+        None => {
+            attrs.insert("fields".into(), fields_value(&result.fields));
+        }
+    }
+    body
+}
+
+struct OpSpan {
+    span_id: String,
+    op: Op,
+}
+
+/// Turns one connection's observer events into records.
+pub struct ConnectionRecorder {
+    trace_id: String,
+    ops_seen: u64,
+    current_op: Option<OpSpan>,
+    /// Open activities: id → span name (for closing them when the connection ends).
+    activities: HashMap<u64, String>,
+}
+
+impl ConnectionRecorder {
+    pub fn new(trace_id: impl Into<String>) -> Self {
+        ConnectionRecorder { trace_id: trace_id.into(), ops_seen: 0, current_op: None, activities: HashMap::new() }
+    }
+
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    fn record(&self, time_ns: i64, kind: Kind, name: impl Into<String>) -> Record {
+        Record::new(time_ns, Source::Nix, kind, self.trace_id.clone(), name)
+    }
+
+    fn op_span_id(&self) -> Option<String> {
+        self.current_op.as_ref().map(|op| op.span_id.clone())
+    }
+
+    fn end_op(&mut self, time_ns: i64, ok: bool, mut attrs: Attrs, out: &mut Vec<Record>) {
+        if let Some(op) = self.current_op.take() {
+            attrs.insert("ok".into(), ok.into());
+            let mut end = self.record(time_ns, Kind::SpanEnd, format!("nix:op:{}", op.op.name())).with_span(op.span_id);
+            end.attrs = attrs;
+            out.push(end);
+        }
+    }
+
+    /// Appends the records for `event`, observed at `time_ns`.
+    pub fn on_event(&mut self, event: &Event, time_ns: i64, out: &mut Vec<Record>) {
+        match event {
+            Event::Handshake { client, daemon, negotiated } => {
+                let mut r = self
+                    .record(time_ns, Kind::Event, "nix:handshake")
+                    .with_level(Level::Debug)
+                    .with_attr("client_version", client.version.to_string())
+                    .with_attr("daemon_version", daemon.version.to_string())
+                    .with_attr("protocol", negotiated.to_string());
+                if !daemon.nix_version.is_empty() {
+                    r = r.with_attr("nix_version", bytes_value(&daemon.nix_version));
+                }
+                if negotiated.at_least(35) {
+                    r = r.with_attr("trusted", daemon.trusted.to_wire());
+                }
+                if negotiated.at_least(38) {
+                    let features: Vec<Value> = crate::handshake::common_features(&client.features, &daemon.features)
+                        .iter()
+                        .map(|f| bytes_value(f))
+                        .collect();
+                    r = r.with_attr("features", features);
+                }
+                out.push(r);
+            }
+            Event::Request { c2s_offset, request } => {
+                // A request while another op is open means its reply was never seen; close it first.
+                self.end_op(time_ns, false, Attrs::new(), out);
+                self.ops_seen += 1;
+                let span_id = format!("op-{}", self.ops_seen);
+                let mut r = self
+                    .record(time_ns, Kind::SpanStart, format!("nix:op:{}", request.op.name()))
+                    .with_span(span_id.clone())
+                    .with_attr("op", request.op.to_wire())
+                    .with_attr("c2s_offset", *c2s_offset);
+                if !request.targets.is_empty() {
+                    let targets: Vec<Value> = request.targets.iter().map(|t| bytes_value(t)).collect();
+                    r = r.with_attr("targets", targets).with_attr("target_count", request.target_count);
+                }
+                if let Some(v) = request.verbosity {
+                    r = r.with_attr("verbosity", v.to_wire());
+                }
+                out.push(r);
+                self.current_op = Some(OpSpan { span_id, op: request.op });
+            }
+            Event::Reply { reply, .. } => {
+                let mut attrs = Attrs::new();
+                if let Some(v) = reply.value {
+                    attrs.insert("value".into(), v.into());
+                }
+                if !reply.build_results.is_empty() {
+                    let results: Vec<Value> = reply
+                        .build_results
+                        .iter()
+                        .map(|b| {
+                            serde_json::json!({
+                                "path": bytes_value(&b.path),
+                                "status": b.status_name(),
+                                "error": bytes_value(&b.error_msg),
+                                "times_built": b.times_built,
+                                "start_time": b.start_time,
+                                "stop_time": b.stop_time,
+                            })
+                        })
+                        .collect();
+                    attrs.insert("build_results".into(), results.into());
+                }
+                self.end_op(time_ns, true, attrs, out);
+            }
+            Event::Message { message, .. } => self.on_message(message, time_ns, out),
+            Event::OutOfSync { direction, offset, reason } => {
+                let direction = match direction {
+                    Direction::ClientToDaemon => "client_to_daemon",
+                    Direction::DaemonToClient => "daemon_to_client",
+                };
+                out.push(
+                    self.record(time_ns, Kind::Event, "nix:out_of_sync")
+                        .with_level(Level::Warn)
+                        .with_attr("direction", direction)
+                        .with_attr("offset", *offset)
+                        .with_body(format!("lost sync with the connection: {reason}; bytes are still relayed")),
+                );
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: &Message, time_ns: i64, out: &mut Vec<Record>) {
+        match message {
+            Message::StartActivity(start) => {
+                let name = format!("nix:{}", start.activity_type.label());
+                let span_id = activity_span(start.id);
+                let mut r = self
+                    .record(time_ns, Kind::SpanStart, name.clone())
+                    .with_span(span_id)
+                    .with_level(level_of(start.level));
+                if start.parent != 0 {
+                    r = r.with_parent(activity_span(start.parent));
+                } else if let Some(op) = self.op_span_id() {
+                    r = r.with_parent(op);
+                }
+                activity_attrs(start, &mut r.attrs);
+                out.push(r);
+                self.activities.insert(start.id, name);
+            }
+            Message::StopActivity { id } => {
+                let name = self.activities.remove(id).unwrap_or_else(|| "nix:activity".to_string());
+                out.push(self.record(time_ns, Kind::SpanEnd, name).with_span(activity_span(*id)));
+            }
+            Message::Result(result) => {
+                let mut r = self
+                    .record(time_ns, Kind::Event, format!("nix:result:{}", result.result_type.label()))
+                    .with_span(activity_span(result.id));
+                if let Some(body) = result_attrs(result, &mut r.attrs) {
+                    r = r.with_body(body);
+                }
+                out.push(r);
+            }
+            Message::Next(text) => {
+                let text = text.strip_suffix(b"\n").unwrap_or(text);
+                let mut r = self.record(time_ns, Kind::Log, "nix:log").with_level(Level::Info);
+                r.span_id = self.op_span_id();
+                if std::str::from_utf8(text).is_err() {
+                    r = r.with_attr("bytes", binary_value(text));
+                }
+                out.push(r.with_body(String::from_utf8_lossy(text).into_owned()));
+            }
+            Message::Error(error) => {
+                let mut r = self
+                    .record(time_ns, Kind::Event, "nix:error")
+                    .with_level(Level::Error)
+                    .with_body(String::from_utf8_lossy(error.message()).into_owned());
+                r.span_id = self.op_span_id();
+                match error {
+                    ErrorMessage::Legacy { exit_status, .. } => {
+                        r = r.with_attr("exit_status", *exit_status);
+                    }
+                    ErrorMessage::Structured { level, traces, .. } => {
+                        let traces: Vec<Value> = traces.iter().map(|t| bytes_value(t)).collect();
+                        r = r.with_attr("verbosity", level.to_wire()).with_attr("traces", traces);
+                    }
+                }
+                r = r.with_attr("message", bytes_value(error.message()));
+                out.push(r);
+                self.end_op(time_ns, false, Attrs::new(), out);
+            }
+            Message::Read { .. } | Message::Write(_) | Message::Last => {}
+        }
+    }
+
+    /// Closes what is still open when the connection ends.
+    pub fn on_close(&mut self, time_ns: i64, out: &mut Vec<Record>) {
+        let mut open: Vec<(u64, String)> = self.activities.drain().collect();
+        open.sort();
+        for (id, name) in open {
+            out.push(
+                self.record(time_ns, Kind::SpanEnd, name)
+                    .with_span(activity_span(id))
+                    .with_attr("closed_by", "disconnect"),
+            );
+        }
+        let mut attrs = Attrs::new();
+        attrs.insert("closed_by".into(), "disconnect".into());
+        self.end_op(time_ns, false, attrs, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logger::{ActivityType, StartActivity};
+    use crate::ops::{Request, Tail};
+
+    fn start(id: u64, parent: u64, activity_type: ActivityType, fields: Vec<Field>) -> Event {
+        Event::Message {
+            s2c_offset: 0,
+            end: 0,
+            op: Some(Op::BuildPaths),
+            message: Message::StartActivity(StartActivity {
+                id,
+                level: Verbosity::Info,
+                activity_type,
+                text: b"t".to_vec(),
+                fields,
+                parent,
+            }),
+        }
+    }
+
+    #[test]
+    fn activities_hang_under_their_parent_or_the_op() {
+        let mut recorder = ConnectionRecorder::new("c1");
+        let mut out = Vec::new();
+        let request = Request {
+            op: Op::BuildPaths,
+            targets: vec![b"/nix/store/x.drv!out".to_vec()],
+            target_count: 1,
+            verbosity: None,
+            tail: Tail::None,
+        };
+        recorder.on_event(&Event::Request { c2s_offset: 0, request }, 1, &mut out);
+        let build_fields =
+            vec![Field::String(b"/nix/store/x.drv".to_vec()), Field::String(vec![]), Field::Int(1), Field::Int(1)];
+        recorder.on_event(&start(5, 0, ActivityType::Build, build_fields), 2, &mut out);
+        // A builder's `@nix {"action":"start","type":101}` becomes a daemon activity whose parent is the Build.
+        recorder.on_event(
+            &start(6, 5, ActivityType::FileTransfer, vec![Field::String(b"https://x".to_vec())]),
+            3,
+            &mut out,
+        );
+        // A fork's activity type with odd fields is kept raw.
+        recorder.on_event(&start(7, 0, ActivityType::Unknown(10113), vec![Field::Int(9)]), 4, &mut out);
+        recorder.on_close(5, &mut out);
+
+        let op = &out[0];
+        assert_eq!(
+            (op.kind, op.name.as_str(), op.span_id.as_deref()),
+            (Kind::SpanStart, "nix:op:BuildPaths", Some("op-1"))
+        );
+        let build = &out[1];
+        assert_eq!((build.name.as_str(), build.parent_id.as_deref()), ("nix:Build", Some("op-1")));
+        assert_eq!(build.attrs["drv_path"], "/nix/store/x.drv");
+        let transfer = &out[2];
+        assert_eq!((transfer.span_id.as_deref(), transfer.parent_id.as_deref()), (Some("act-6"), Some("act-5")));
+        assert_eq!(transfer.attrs["uri"], "https://x");
+        let fork = &out[3];
+        assert_eq!((fork.name.as_str(), &fork.attrs["fields"]), ("nix:type10113", &serde_json::json!([9])));
+        // The connection closed with everything open: three activity ends and the op's.
+        let ends: Vec<_> = out[4..].iter().map(|r| (r.kind, r.span_id.clone().unwrap_or_default())).collect();
+        assert_eq!(ends.len(), 4);
+        assert!(ends.iter().all(|(k, _)| *k == Kind::SpanEnd));
+        assert_eq!(out.last().map(|r| r.attrs["ok"].clone()), Some(Value::Bool(false)));
+    }
+
+    #[test]
+    fn non_utf8_bytes_survive_in_attrs() {
+        assert_eq!(bytes_value(b"ok"), Value::String("ok".into()));
+        assert_eq!(bytes_value(b"\xff")["hex"], "ff");
+    }
+}
