@@ -1,17 +1,109 @@
-//! Decode throughput of the logging channel: logwire's `Message::decode` (owned, what the relay uses)
-//! and `MessageRef::decode` (borrowed, zero allocation) vs the `nix-daemon` 0.1.1 crate's `wire::read_stderr` (tokio `BufReader` over the same in-memory bytes), on a build that prints
-//! 200,000 lines of 69 characters (the shape of `fixtures/nix/many.nix`), in the same run.
+//! Decode throughput of the logging channel vs the `nix-daemon` 0.1.1 crate's `wire::read_stderr` (tokio
+//! `BufReader` over the same in-memory bytes), on a build that prints 200,000 lines of 69 characters (the
+//! shape of `fixtures/nix/many.nix`), in the same run.
+//!
+//! The goal line is the relay's decode path: `Observer::feed_with` fed the daemon's bytes in 64 KiB
+//! chunks (the relay's read size), after a handshake and a BuildPaths request, handing each message
+//! borrowed to a callback that touches its log line. Also printed, for information: the bare
+//! `MessageRef::decode`, the owned `Message::decode` (`Observer::feed` + `poll_event`), and the whole
+//! decoder task (observer + `ConnectionRecorder` building the records).
 //!
 //!     cargo bench -p logwire-nix --bench decode
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use logwire_nix::handshake::{encode_client_magic, ClientHello, DaemonHello};
 use logwire_nix::logger::{
     ActivityResult, ActivityType, Field, FieldRef, Message, MessageRef, ResultType, StartActivity, Verbosity,
 };
-use logwire_nix::wire::{Limits, Reader};
+use logwire_nix::observer::{Event, EventRef, Observer};
+use logwire_nix::record::ConnectionRecorder;
+use logwire_nix::wire::{put_bytes_list, put_u64, Limits, Reader};
 use logwire_nix::ProtocolVersion;
+
+/// The relay reads (and hands the decoder) at most this much at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Client → daemon: magic, hello, BuildPaths of one derivation. Daemon → client: hello and the empty
+/// startup log block, to which the log stream is appended.
+fn conversation() -> (Vec<u8>, Vec<u8>) {
+    let version = ProtocolVersion::NIX_2_8;
+    let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
+    encode_client_magic(&mut c2s);
+    let client = ClientHello::new(version);
+    client.encode_version(&mut c2s);
+    client.encode_rest(version, &mut c2s);
+    put_u64(&mut c2s, 9); // BuildPaths
+    put_bytes_list(&mut c2s, &[b"/nix/store/d8azz3a8088l850drcz8f344djfpsgyn-many.drv!out"]);
+    put_u64(&mut c2s, 0); // buildMode normal
+    let daemon = DaemonHello::new(version, b"2.8.0");
+    daemon.encode_version(&mut s2c);
+    daemon.encode_rest(version, &mut s2c);
+    Message::Last.encode(&mut s2c);
+    (c2s, s2c)
+}
+
+/// The relay's decode path: the observer hands each message borrowed; touch each log line.
+fn relay_decode(c2s: &[u8], s2c: &[u8]) -> (usize, usize) {
+    let mut observer = Observer::default();
+    observer.feed_client(c2s);
+    let (mut messages, mut line_bytes) = (0, 0);
+    for chunk in s2c.chunks(CHUNK) {
+        observer.feed_with(logwire_nix::observer::Direction::DaemonToClient, chunk, |event| {
+            if let EventRef::Message { op: Some(_), message, .. } = event {
+                messages += 1;
+                if let MessageRef::Result { fields, .. } = message {
+                    if let Some(FieldRef::String(line)) = fields.iter().next() {
+                        line_bytes += line.len();
+                    }
+                }
+            }
+        });
+    }
+    assert!(!observer.is_out_of_sync());
+    (messages, line_bytes)
+}
+
+/// The observer's owned path (`feed` + `poll_event`), which copies every message.
+fn observer_owned_decode(c2s: &[u8], s2c: &[u8]) -> (usize, usize) {
+    let mut observer = Observer::default();
+    observer.feed_client(c2s);
+    let (mut messages, mut line_bytes) = (0, 0);
+    for chunk in s2c.chunks(CHUNK) {
+        observer.feed_daemon(chunk);
+        while let Some(event) = observer.poll_event() {
+            if let Event::Message { op: Some(_), message, .. } = event {
+                messages += 1;
+                if let Message::Result(r) = &message {
+                    if let Some(Field::String(line)) = r.fields.first() {
+                        line_bytes += line.len();
+                    }
+                }
+            }
+        }
+    }
+    (messages, line_bytes)
+}
+
+/// The relay's whole decoder task: observer plus the records it stores (handed off per chunk).
+fn relay_decode_and_map(c2s: &[u8], s2c: &[u8]) -> usize {
+    let mut observer = Observer::default();
+    let mut recorder = ConnectionRecorder::new("bench");
+    let mut records = Vec::new();
+    let mut stored = 0;
+    observer.feed_with(logwire_nix::observer::Direction::ClientToDaemon, c2s, |event| {
+        recorder.on_event_ref(&event, 0, &mut records)
+    });
+    for chunk in s2c.chunks(CHUNK) {
+        observer.feed_with(logwire_nix::observer::Direction::DaemonToClient, chunk, |event| {
+            recorder.on_event_ref(&event, 0, &mut records)
+        });
+        stored += records.len();
+        black_box(std::mem::take(&mut records));
+    }
+    stored
+}
 
 const LINES: usize = 200_000;
 const ROUNDS: usize = 5;
@@ -113,24 +205,40 @@ fn best<F: FnMut() -> (usize, usize)>(mut f: F) -> (Duration, (usize, usize)) {
 
 fn main() {
     let bytes = stream();
+    let (c2s, mut s2c) = conversation();
+    s2c.extend_from_slice(&bytes);
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let (ours, ours_counts) = best(|| logwire_decode(black_box(&bytes)));
+    let (relay, relay_counts) = best(|| relay_decode(black_box(&c2s), black_box(&s2c)));
+    let (observer_owned, observer_owned_counts) = best(|| observer_owned_decode(black_box(&c2s), black_box(&s2c)));
+    let (owned, owned_counts) = best(|| logwire_decode(black_box(&bytes)));
     let (borrowed, borrowed_counts) = best(|| logwire_decode_ref(black_box(&bytes)));
-    assert_eq!(ours_counts, borrowed_counts);
+    let (mapped, records) = best(|| (relay_decode_and_map(black_box(&c2s), black_box(&s2c)), 0));
     let (anchor, anchor_counts) = best(|| runtime.block_on(anchor_decode(black_box(&bytes))));
-    assert_eq!(ours_counts, anchor_counts, "the two decoders disagree");
+    for counts in [relay_counts, observer_owned_counts, owned_counts, borrowed_counts] {
+        assert_eq!(counts, anchor_counts, "the decoders disagree");
+    }
+    assert_eq!(records.0, anchor_counts.0 + 1, "one record per message but LAST, plus handshake and op start");
     let mb = bytes.len() as f64 / 1e6;
-    println!("stream: {:.1} MB, {} messages ({} lines of 69 chars)", mb, ours_counts.0, LINES);
+    let line = |name: &str, t: Duration| {
+        println!(
+            "{name:<46} {:>8.2} ms  {:>7.0} MB/s  ratio {:>5.1}x",
+            t.as_secs_f64() * 1e3,
+            mb / t.as_secs_f64(),
+            anchor.as_secs_f64() / t.as_secs_f64()
+        )
+    };
     println!(
-        "logwire Message::decode:        {:>8.2} ms  {:>7.0} MB/s",
-        ours.as_secs_f64() * 1e3,
-        mb / ours.as_secs_f64()
+        "stream: {:.1} MB, {} messages ({} lines of 69 chars); ratio = anchor time / time",
+        mb, anchor_counts.0, LINES
     );
+    line("nix-daemon 0.1.1 read_stderr (anchor)", anchor);
+    line("relay path: Observer::feed_with (borrowed)", relay);
+    line("MessageRef::decode alone", borrowed);
+    line("Observer::feed + poll_event (owned)", observer_owned);
+    line("Message::decode alone (owned)", owned);
+    line("decoder task incl. records (not decode)", mapped);
     println!(
-        "nix-daemon 0.1.1 read_stderr:   {:>8.2} ms  {:>7.0} MB/s",
-        anchor.as_secs_f64() * 1e3,
-        mb / anchor.as_secs_f64()
+        "ratio relay decode path (anchor time / logwire time): {:.1}x",
+        anchor.as_secs_f64() / relay.as_secs_f64()
     );
-    println!("ratio owned    (anchor time / logwire time): {:.1}x", anchor.as_secs_f64() / ours.as_secs_f64());
-    println!("ratio borrowed (anchor time / logwire time): {:.1}x", anchor.as_secs_f64() / borrowed.as_secs_f64());
 }

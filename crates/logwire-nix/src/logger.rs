@@ -256,6 +256,31 @@ impl Message {
         })
     }
 
+    /// A borrowed view of this message (an error is cloned; errors are rare).
+    pub fn as_ref(&self) -> MessageRef<'_> {
+        match self {
+            Message::Next(text) => MessageRef::Next(text),
+            Message::Read { desired_len } => MessageRef::Read { desired_len: *desired_len },
+            Message::Write(data) => MessageRef::Write(data),
+            Message::Last => MessageRef::Last,
+            Message::Error(error) => MessageRef::Error(error.clone()),
+            Message::StartActivity(start) => MessageRef::StartActivity {
+                id: start.id,
+                level: start.level,
+                activity_type: start.activity_type,
+                text: &start.text,
+                fields: FieldsRef::owned(&start.fields),
+                parent: start.parent,
+            },
+            Message::StopActivity { id } => MessageRef::StopActivity { id: *id },
+            Message::Result(result) => MessageRef::Result {
+                id: result.id,
+                result_type: result.result_type,
+                fields: FieldsRef::owned(&result.fields),
+            },
+        }
+    }
+
     /// Encodes exactly this message (no version adaptation; see [`crate::emit::TunnelLogger`]).
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
@@ -382,30 +407,94 @@ pub enum FieldRef<'a> {
     String(&'a [u8]),
 }
 
-/// A validated field list, borrowed from the input and decoded lazily (no allocation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A validated field list, borrowed from the input and decoded lazily (no allocation), or borrowed
+/// from an owned [`Message`] (see [`Message::as_ref`]).
+#[derive(Debug, Clone, Copy)]
 pub struct FieldsRef<'a> {
-    count: u64,
-    raw: &'a [u8],
-    limits: Limits,
+    inner: FieldsInner<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FieldsInner<'a> {
+    Wire { count: u64, raw: &'a [u8], limits: Limits },
+    Owned(&'a [Field]),
+}
+
+impl PartialEq for FieldsRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for FieldsRef<'_> {}
+
+/// Iterator over a [`FieldsRef`].
+#[derive(Debug, Clone)]
+pub struct FieldsIter<'a> {
+    inner: IterInner<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum IterInner<'a> {
+    Wire { left: u64, reader: Reader<'a> },
+    Owned(std::slice::Iter<'a, Field>),
+}
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = FieldRef<'a>;
+
+    fn next(&mut self) -> Option<FieldRef<'a>> {
+        match &mut self.inner {
+            IterInner::Wire { left, reader } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                let field = match reader.u64().ok() {
+                    Some(0) => reader.u64().ok().map(FieldRef::Int),
+                    Some(_) => reader.bytes().ok().map(FieldRef::String),
+                    None => None,
+                };
+                if field.is_none() {
+                    *left = 0;
+                }
+                field
+            }
+            IterInner::Owned(fields) => fields.next().map(|f| match f {
+                Field::Int(v) => FieldRef::Int(*v),
+                Field::String(s) => FieldRef::String(s),
+            }),
+        }
+    }
 }
 
 impl<'a> FieldsRef<'a> {
+    /// A view of owned fields.
+    pub fn owned(fields: &'a [Field]) -> Self {
+        FieldsRef { inner: FieldsInner::Owned(fields) }
+    }
+
     pub fn len(&self) -> u64 {
-        self.count
+        match self.inner {
+            FieldsInner::Wire { count, .. } => count,
+            FieldsInner::Owned(fields) => fields.len() as u64,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.len() == 0
     }
 
     /// The fields in order. The list was validated when decoded, so iteration yields all of them.
-    pub fn iter(&self) -> impl Iterator<Item = FieldRef<'a>> + 'a {
-        let mut r = Reader::new(self.raw, self.limits);
-        (0..self.count).map_while(move |_| match r.u64().ok()? {
-            0 => r.u64().ok().map(FieldRef::Int),
-            _ => r.bytes().ok().map(FieldRef::String),
-        })
+    pub fn iter(&self) -> FieldsIter<'a> {
+        FieldsIter {
+            inner: match self.inner {
+                FieldsInner::Wire { count, raw, limits } => {
+                    IterInner::Wire { left: count, reader: Reader::new(raw, limits) }
+                }
+                FieldsInner::Owned(fields) => IterInner::Owned(fields.iter()),
+            },
+        }
     }
 
     pub fn to_owned(&self) -> Vec<Field> {
@@ -415,6 +504,73 @@ impl<'a> FieldsRef<'a> {
                 FieldRef::String(s) => Field::String(s.to_vec()),
             })
             .collect()
+    }
+
+    /// The first four fields (every typed view needs at most four), decoded once.
+    fn first_four(&self) -> [Option<FieldRef<'a>>; 4] {
+        let mut out = [None; 4];
+        for (slot, field) in out.iter_mut().zip(self.iter()) {
+            *slot = Some(field);
+        }
+        out
+    }
+
+    /// The fields as named values for an activity of `activity_type`, when the type is known and the
+    /// fields have the expected shape.
+    pub fn activity_view(&self, activity_type: ActivityType) -> Option<ActivityView<'a>> {
+        let f = self.first_four();
+        let s = |i: usize| match f[i] {
+            Some(FieldRef::String(s)) => Some(s),
+            _ => None,
+        };
+        let n = |i: usize| match f[i] {
+            Some(FieldRef::Int(v)) => Some(v),
+            _ => None,
+        };
+        Some(match activity_type {
+            ActivityType::CopyPath => ActivityView::CopyPath { path: s(0)?, src_uri: s(1)?, dst_uri: s(2)? },
+            ActivityType::FileTransfer => ActivityView::FileTransfer { uri: s(0)? },
+            ActivityType::Build => {
+                ActivityView::Build { drv_path: s(0)?, machine: s(1)?, round: n(2)?, nr_rounds: n(3)? }
+            }
+            ActivityType::Substitute => ActivityView::Substitute { path: s(0)?, substituter: s(1)? },
+            ActivityType::QueryPathInfo => ActivityView::QueryPathInfo { path: s(0)?, cache_uri: s(1)? },
+            ActivityType::PostBuildHook => ActivityView::PostBuildHook { drv_path: s(0)? },
+            ActivityType::FetchToStore => ActivityView::FetchToStore { src_path: s(0)? },
+            ActivityType::Unknown(_) => return None,
+            _ if self.is_empty() => ActivityView::NoFields,
+            _ => return None,
+        })
+    }
+
+    /// The fields as named values for a result of `result_type`.
+    pub fn result_view(&self, result_type: ResultType) -> Option<ResultView<'a>> {
+        let f = self.first_four();
+        let s = |i: usize| match f[i] {
+            Some(FieldRef::String(s)) => Some(s),
+            _ => None,
+        };
+        let n = |i: usize| match f[i] {
+            Some(FieldRef::Int(v)) => Some(v),
+            _ => None,
+        };
+        Some(match result_type {
+            ResultType::FileLinked => ResultView::FileLinked { size: n(0)?, blocks: n(1)? },
+            ResultType::BuildLogLine => ResultView::BuildLogLine { line: s(0)? },
+            ResultType::UntrustedPath => ResultView::UntrustedPath { path: s(0)? },
+            ResultType::CorruptedPath => ResultView::CorruptedPath { path: s(0)? },
+            ResultType::SetPhase => ResultView::SetPhase { phase: s(0)? },
+            ResultType::Progress => {
+                ResultView::Progress { done: n(0)?, expected: n(1)?, running: n(2)?, failed: n(3)? }
+            }
+            ResultType::SetExpected => {
+                ResultView::SetExpected { activity_type: ActivityType::from_wire(n(0)?), expected: n(1)? }
+            }
+            ResultType::PostBuildLogLine => ResultView::PostBuildLogLine { line: s(0)? },
+            ResultType::FetchStatus => ResultView::FetchStatus { text: s(0)? },
+            ResultType::FetchToStore if self.len() == 1 => ResultView::FetchToStore { store_path: s(0)? },
+            _ => return None,
+        })
     }
 
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -432,7 +588,7 @@ impl<'a> FieldsRef<'a> {
                 other => return Err(DecodeError::UnknownFieldKind(other)),
             }
         }
-        Ok(FieldsRef { count, raw: &start[..r.position() - before], limits: r.limits() })
+        Ok(FieldsRef { inner: FieldsInner::Wire { count, raw: &start[..r.position() - before], limits: r.limits() } })
     }
 }
 
@@ -558,23 +714,7 @@ pub enum ActivityView<'a> {
 impl StartActivity {
     /// The fields as named values, when the type is known and the fields have the expected shape.
     pub fn view(&self) -> Option<ActivityView<'_>> {
-        let f = &self.fields;
-        let s = |i: usize| f.get(i).and_then(Field::as_bytes);
-        let n = |i: usize| f.get(i).and_then(Field::as_int);
-        Some(match self.activity_type {
-            ActivityType::CopyPath => ActivityView::CopyPath { path: s(0)?, src_uri: s(1)?, dst_uri: s(2)? },
-            ActivityType::FileTransfer => ActivityView::FileTransfer { uri: s(0)? },
-            ActivityType::Build => {
-                ActivityView::Build { drv_path: s(0)?, machine: s(1)?, round: n(2)?, nr_rounds: n(3)? }
-            }
-            ActivityType::Substitute => ActivityView::Substitute { path: s(0)?, substituter: s(1)? },
-            ActivityType::QueryPathInfo => ActivityView::QueryPathInfo { path: s(0)?, cache_uri: s(1)? },
-            ActivityType::PostBuildHook => ActivityView::PostBuildHook { drv_path: s(0)? },
-            ActivityType::FetchToStore => ActivityView::FetchToStore { src_path: s(0)? },
-            ActivityType::Unknown(_) => return None,
-            _ if f.is_empty() => ActivityView::NoFields,
-            _ => return None,
-        })
+        FieldsRef::owned(&self.fields).activity_view(self.activity_type)
     }
 }
 
@@ -621,26 +761,7 @@ pub enum ResultView<'a> {
 
 impl ActivityResult {
     pub fn view(&self) -> Option<ResultView<'_>> {
-        let f = &self.fields;
-        let s = |i: usize| f.get(i).and_then(Field::as_bytes);
-        let n = |i: usize| f.get(i).and_then(Field::as_int);
-        Some(match self.result_type {
-            ResultType::FileLinked => ResultView::FileLinked { size: n(0)?, blocks: n(1)? },
-            ResultType::BuildLogLine => ResultView::BuildLogLine { line: s(0)? },
-            ResultType::UntrustedPath => ResultView::UntrustedPath { path: s(0)? },
-            ResultType::CorruptedPath => ResultView::CorruptedPath { path: s(0)? },
-            ResultType::SetPhase => ResultView::SetPhase { phase: s(0)? },
-            ResultType::Progress => {
-                ResultView::Progress { done: n(0)?, expected: n(1)?, running: n(2)?, failed: n(3)? }
-            }
-            ResultType::SetExpected => {
-                ResultView::SetExpected { activity_type: ActivityType::from_wire(n(0)?), expected: n(1)? }
-            }
-            ResultType::PostBuildLogLine => ResultView::PostBuildLogLine { line: s(0)? },
-            ResultType::FetchStatus => ResultView::FetchStatus { text: s(0)? },
-            ResultType::FetchToStore if f.len() == 1 => ResultView::FetchToStore { store_path: s(0)? },
-            _ => return None,
-        })
+        FieldsRef::owned(&self.fields).result_view(self.result_type)
     }
 }
 
@@ -655,7 +776,9 @@ mod tests {
         assert_eq!(&Message::decode(&mut r, version).unwrap(), message);
         assert_eq!(r.position(), out.len());
         let mut r = Reader::new(&out, Limits::default());
-        assert_eq!(&MessageRef::decode(&mut r, version).unwrap().to_owned(), message);
+        let borrowed = MessageRef::decode(&mut r, version).unwrap();
+        assert_eq!(&borrowed.to_owned(), message);
+        assert_eq!(borrowed, message.as_ref());
         assert_eq!(r.position(), out.len());
         for cut in 0..out.len() {
             let mut r = Reader::new(&out[..cut], Limits::default());

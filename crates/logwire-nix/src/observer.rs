@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use crate::error::DecodeError;
 use crate::handshake::{ClientHello, DaemonHello};
-use crate::logger::Message;
+use crate::logger::{Message, MessageRef};
 use crate::nar::NarSkipper;
 use crate::ops::{FrameError, Op, Reply, Request, Tail};
 use crate::version::ProtocolVersion;
@@ -58,6 +58,27 @@ pub enum Event {
         offset: u64,
         reason: String,
     },
+}
+
+/// What the observer saw, with logger messages borrowed from its buffer ([`Observer::feed_with`]): the
+/// relay's path, which copies nothing the record mapping does not need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// A logger message; `op` is `None` in the startup block.
+    Message { s2c_offset: u64, end: u64, op: Option<Op>, message: MessageRef<'a> },
+    /// Any other event (handshake, request, reply, out of sync): rare, so owned.
+    Other(Event),
+}
+
+impl EventRef<'_> {
+    pub fn into_owned(self) -> Event {
+        match self {
+            EventRef::Message { s2c_offset, end, op, message } => {
+                Event::Message { s2c_offset, end, op, message: message.to_owned() }
+            }
+            EventRef::Other(event) => event,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +183,56 @@ fn parse<T>(stream: &mut Stream, limits: Limits, f: impl FnOnce(&mut Reader<'_>)
     }
 }
 
+/// The observer state a log block changes (borrowed apart from the stream being read).
+struct LogBlockState<'s> {
+    phase: &'s mut Phase,
+    pending_reads: &'s mut u64,
+    pending: &'s mut VecDeque<Event>,
+}
+
+/// Decodes logger messages from `input` (at stream offset `offset`) while the phase is a log block,
+/// handing each out borrowed after any pending events. Returns the bytes used, and how it stopped:
+/// `Ok` at the end of the block, `Incomplete` (`needed` counted from the first unused byte), or an error.
+fn run_log_block(
+    state: LogBlockState<'_>,
+    input: &[u8],
+    offset: u64,
+    limits: Limits,
+    negotiated: ProtocolVersion,
+    on_event: &mut impl FnMut(EventRef<'_>),
+) -> (usize, Result<(), DecodeError>) {
+    let mut used = 0;
+    loop {
+        let op = match *state.phase {
+            Phase::LogBlock(op) => Some(op),
+            Phase::StartupLog => None,
+            _ => return (used, Ok(())),
+        };
+        let mut r = Reader::new(&input[used..], limits);
+        let message = match MessageRef::decode(&mut r, negotiated) {
+            Ok(message) => message,
+            Err(error) => return (used, Err(error)),
+        };
+        match &message {
+            MessageRef::Read { .. } => *state.pending_reads += 1,
+            MessageRef::Last => {
+                *state.phase = match op {
+                    Some(op) => Phase::Reply(op),
+                    None => Phase::Idle,
+                }
+            }
+            MessageRef::Error(_) => *state.phase = Phase::Idle,
+            _ => {}
+        }
+        while let Some(event) = state.pending.pop_front() {
+            on_event(EventRef::Other(event));
+        }
+        let start = offset + used as u64;
+        used += r.position();
+        on_event(EventRef::Message { s2c_offset: start, end: offset + used as u64, op, message });
+    }
+}
+
 /// Observes one connection. See the module docs.
 #[derive(Debug)]
 pub struct Observer {
@@ -177,6 +248,9 @@ pub struct Observer {
     daemon_hello: Option<DaemonHello>,
     /// STDERR_READ requests whose c2s answers are still to come.
     pending_reads: u64,
+    /// Events found but not yet handed to the `feed_with` callback (kept in order with messages).
+    pending: VecDeque<Event>,
+    /// Events for [`Observer::poll_event`].
     events: VecDeque<Event>,
 }
 
@@ -202,6 +276,7 @@ impl Observer {
             client_hello: None,
             daemon_hello: None,
             pending_reads: 0,
+            pending: VecDeque::new(),
             events: VecDeque::new(),
         }
     }
@@ -216,7 +291,16 @@ impl Observer {
         self.feed(Direction::DaemonToClient, bytes);
     }
 
+    /// Feeds bytes and queues what they complete for [`Observer::poll_event`] (messages copied).
     pub fn feed(&mut self, direction: Direction, bytes: &[u8]) {
+        let mut events = std::mem::take(&mut self.events);
+        self.feed_with(direction, bytes, |event| events.push_back(event.into_owned()));
+        self.events = events;
+    }
+
+    /// Feeds bytes and hands each event they complete to `on_event`, in order, with logger messages
+    /// borrowed from the observer's buffer (no copy). The relay's decode path.
+    pub fn feed_with(&mut self, direction: Direction, bytes: &[u8], mut on_event: impl FnMut(EventRef<'_>)) {
         let stream = match direction {
             Direction::ClientToDaemon => &mut self.c2s,
             Direction::DaemonToClient => &mut self.s2c,
@@ -225,24 +309,61 @@ impl Observer {
             stream.offset += bytes.len() as u64;
             return;
         }
+        let mut bytes = bytes;
+        let in_log_block = matches!(self.phase, Phase::LogBlock(_) | Phase::StartupLog);
+        if direction == Direction::DaemonToClient
+            && in_log_block
+            && stream.tail.is_none()
+            && stream.available().is_empty()
+        {
+            // Fast path (most daemon bytes): decode straight from the caller's bytes and buffer only
+            // what is left (an incomplete message, or what follows the block).
+            let offset = stream.offset;
+            let state = LogBlockState {
+                phase: &mut self.phase,
+                pending_reads: &mut self.pending_reads,
+                pending: &mut self.pending,
+            };
+            let (used, result) = run_log_block(state, bytes, offset, self.limits, self.negotiated, &mut on_event);
+            self.s2c.offset += used as u64;
+            bytes = &bytes[used..];
+            match result {
+                Ok(()) | Err(DecodeError::Incomplete { .. }) => {}
+                Err(error) => {
+                    let offset = self.s2c.offset;
+                    self.lose_sync(Direction::DaemonToClient, offset, error.to_string());
+                    self.s2c.offset += bytes.len() as u64;
+                    while let Some(event) = self.pending.pop_front() {
+                        on_event(EventRef::Other(event));
+                    }
+                    return;
+                }
+            }
+        }
+        let stream = match direction {
+            Direction::ClientToDaemon => &mut self.c2s,
+            Direction::DaemonToClient => &mut self.s2c,
+        };
         stream.buf.extend_from_slice(bytes);
-        while self.phase != Phase::OutOfSync && self.step() {}
+        while self.phase != Phase::OutOfSync && self.step(&mut on_event) {}
         self.c2s.compact();
         self.s2c.compact();
-        if self.phase == Phase::OutOfSync {
-            return;
-        }
-        for direction in [Direction::ClientToDaemon, Direction::DaemonToClient] {
-            let stream = match direction {
-                Direction::ClientToDaemon => &self.c2s,
-                Direction::DaemonToClient => &self.s2c,
-            };
-            if stream.available().len() > self.max_buffer {
-                let offset = stream.offset;
-                let reason = format!("more than {} bytes buffered without a complete item", self.max_buffer);
-                self.lose_sync(direction, offset, reason);
-                return;
+        if self.phase != Phase::OutOfSync {
+            for direction in [Direction::ClientToDaemon, Direction::DaemonToClient] {
+                let stream = match direction {
+                    Direction::ClientToDaemon => &self.c2s,
+                    Direction::DaemonToClient => &self.s2c,
+                };
+                if stream.available().len() > self.max_buffer {
+                    let offset = stream.offset;
+                    let reason = format!("more than {} bytes buffered without a complete item", self.max_buffer);
+                    self.lose_sync(direction, offset, reason);
+                    break;
+                }
             }
+        }
+        while let Some(event) = self.pending.pop_front() {
+            on_event(EventRef::Other(event));
         }
     }
 
@@ -283,6 +404,7 @@ impl Observer {
         if self.phase != Phase::OutOfSync {
             let offset = self.consumed(direction) + self.buffered(direction) as u64;
             self.lose_sync(direction, offset, reason);
+            self.events.extend(self.pending.drain(..));
         }
     }
 
@@ -294,11 +416,11 @@ impl Observer {
             stream.start = 0;
             stream.tail = None;
         }
-        self.events.push_back(Event::OutOfSync { direction, offset, reason });
+        self.pending.push_back(Event::OutOfSync { direction, offset, reason });
     }
 
     /// One unit of progress; false when nothing more can be done with the bytes at hand.
-    fn step(&mut self) -> bool {
+    fn step(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) -> bool {
         match self.c2s.run_tail() {
             Ok(true) => return true,
             Ok(false) => {}
@@ -393,7 +515,7 @@ impl Observer {
                     }
                 }
                 if let (Some(client), Some(daemon)) = (&self.client_hello, &self.daemon_hello) {
-                    self.events.push_back(Event::Handshake {
+                    self.pending.push_back(Event::Handshake {
                         client: client.clone(),
                         daemon: daemon.clone(),
                         negotiated,
@@ -407,28 +529,33 @@ impl Observer {
                 if self.s2c.tail.is_some() {
                     return false;
                 }
-                let op = match self.phase {
-                    Phase::LogBlock(op) => Some(op),
-                    _ => None,
-                };
-                match parse(&mut self.s2c, limits, |r| Ok(Message::decode(r, negotiated)?)) {
-                    Parse::Done { value, offset, end } => {
-                        match &value {
-                            Message::Read { .. } => self.pending_reads += 1,
-                            Message::Last => {
-                                self.phase = match op {
-                                    Some(op) => Phase::Reply(op),
-                                    None => Phase::Idle,
-                                }
-                            }
-                            Message::Error(_) => self.phase = Phase::Idle,
-                            _ => {}
-                        }
-                        self.events.push_back(Event::Message { s2c_offset: offset, end, op, message: value });
-                        true
+                let stream = &self.s2c;
+                if stream.available().len() < stream.wait_for {
+                    return false;
+                }
+                let (used, result) = run_log_block(
+                    LogBlockState {
+                        phase: &mut self.phase,
+                        pending_reads: &mut self.pending_reads,
+                        pending: &mut self.pending,
+                    },
+                    &stream.buf[stream.start..],
+                    stream.offset,
+                    limits,
+                    negotiated,
+                    on_event,
+                );
+                self.s2c.consume(used);
+                match result {
+                    Ok(()) => true,
+                    Err(DecodeError::Incomplete { needed }) => {
+                        self.s2c.wait_for = needed;
+                        used > 0
                     }
-                    Parse::Wait => false,
-                    Parse::Fail { error, offset } => self.fail(Direction::DaemonToClient, offset, error),
+                    Err(error) => {
+                        let offset = self.s2c.offset;
+                        self.fail(Direction::DaemonToClient, offset, FrameError::Decode(error))
+                    }
                 }
             }
             Phase::Reply(op) => match parse(&mut self.s2c, limits, |r| Reply::decode(op, r, negotiated)) {
@@ -436,7 +563,7 @@ impl Observer {
                     if value.nar_follows {
                         self.s2c.tail = Some(TailState::Nar(NarSkipper::default()));
                     }
-                    self.events.push_back(Event::Reply { op, s2c_offset: offset, end, reply: value });
+                    self.pending.push_back(Event::Reply { op, s2c_offset: offset, end, reply: value });
                     self.phase = Phase::Idle;
                     true
                 }
@@ -455,7 +582,7 @@ impl Observer {
                             Tail::Nar => Some(TailState::Nar(NarSkipper::default())),
                         };
                         self.phase = Phase::LogBlock(value.op);
-                        self.events.push_back(Event::Request { c2s_offset: offset, request: value });
+                        self.pending.push_back(Event::Request { c2s_offset: offset, request: value });
                         true
                     }
                     Parse::Wait => false,

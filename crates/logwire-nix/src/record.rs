@@ -15,8 +15,10 @@ use std::collections::HashMap;
 use logwire_model::{binary_value, Attrs, Kind, Level, Record, Source};
 use serde_json::Value;
 
-use crate::logger::{ActivityResult, ActivityView, ErrorMessage, Field, Message, ResultView, StartActivity, Verbosity};
-use crate::observer::{Direction, Event};
+use crate::logger::{
+    ActivityType, ActivityView, ErrorMessage, FieldRef, FieldsRef, MessageRef, ResultType, ResultView, Verbosity,
+};
+use crate::observer::{Direction, Event, EventRef};
 use crate::ops::Op;
 
 /// Bytes as an attr value: a string when UTF-8, `{hex, text?}` otherwise.
@@ -42,26 +44,36 @@ fn activity_span(id: u64) -> String {
     format!("act-{id}")
 }
 
-fn fields_value(fields: &[Field]) -> Value {
+fn fields_value(fields: &FieldsRef<'_>) -> Value {
     Value::Array(
         fields
             .iter()
             .map(|f| match f {
-                Field::Int(v) => Value::from(*v),
-                Field::String(s) => bytes_value(s),
+                FieldRef::Int(v) => Value::from(v),
+                FieldRef::String(s) => bytes_value(s),
             })
             .collect(),
     )
 }
 
-fn activity_attrs(start: &StartActivity, attrs: &mut Attrs) {
+/// The borrowed parts of a START_ACTIVITY.
+struct Start<'a> {
+    id: u64,
+    level: Verbosity,
+    activity_type: ActivityType,
+    text: &'a [u8],
+    fields: FieldsRef<'a>,
+    parent: u64,
+}
+
+fn activity_attrs(start: &Start<'_>, attrs: &mut Attrs) {
     attrs.insert("activity_id".into(), start.id.into());
     attrs.insert("activity_type".into(), start.activity_type.to_wire().into());
     attrs.insert("verbosity".into(), start.level.to_wire().into());
     if !start.text.is_empty() {
-        attrs.insert("text".into(), bytes_value(&start.text));
+        attrs.insert("text".into(), bytes_value(start.text));
     }
-    match start.view() {
+    match start.fields.activity_view(start.activity_type) {
         Some(ActivityView::Build { drv_path, machine, round, nr_rounds }) => {
             attrs.insert("drv_path".into(), bytes_value(drv_path));
             attrs.insert("machine".into(), bytes_value(machine));
@@ -97,11 +109,11 @@ fn activity_attrs(start: &StartActivity, attrs: &mut Attrs) {
     }
 }
 
-fn result_attrs(result: &ActivityResult, attrs: &mut Attrs) -> Option<String> {
-    attrs.insert("activity_id".into(), result.id.into());
-    attrs.insert("result_type".into(), result.result_type.to_wire().into());
+fn result_attrs(id: u64, result_type: ResultType, fields: &FieldsRef<'_>, attrs: &mut Attrs) -> Option<String> {
+    attrs.insert("activity_id".into(), id.into());
+    attrs.insert("result_type".into(), result_type.to_wire().into());
     let mut body = None;
-    match result.view() {
+    match fields.result_view(result_type) {
         Some(ResultView::BuildLogLine { line } | ResultView::PostBuildLogLine { line }) => {
             // The line is the body; exact bytes are kept separately only when it is not UTF-8.
             if std::str::from_utf8(line).is_err() {
@@ -136,7 +148,7 @@ fn result_attrs(result: &ActivityResult, attrs: &mut Attrs) -> Option<String> {
             attrs.insert("store_path".into(), bytes_value(store_path));
         }
         None => {
-            attrs.insert("fields".into(), fields_value(&result.fields));
+            attrs.insert("fields".into(), fields_value(fields));
         }
     }
     body
@@ -251,7 +263,7 @@ impl ConnectionRecorder {
                 }
                 self.end_op(time_ns, true, attrs, out);
             }
-            Event::Message { message, .. } => self.on_message(message, time_ns, out),
+            Event::Message { message, .. } => self.on_message(&message.as_ref(), time_ns, out),
             Event::OutOfSync { direction, offset, reason } => {
                 let direction = match direction {
                     Direction::ClientToDaemon => "client_to_daemon",
@@ -268,9 +280,18 @@ impl ConnectionRecorder {
         }
     }
 
-    fn on_message(&mut self, message: &Message, time_ns: i64, out: &mut Vec<Record>) {
-        match message {
-            Message::StartActivity(start) => {
+    /// Appends the records for a borrowed event (the relay's path: [`crate::observer::Observer::feed_with`]).
+    pub fn on_event_ref(&mut self, event: &EventRef<'_>, time_ns: i64, out: &mut Vec<Record>) {
+        match event {
+            EventRef::Message { message, .. } => self.on_message(message, time_ns, out),
+            EventRef::Other(event) => self.on_event(event, time_ns, out),
+        }
+    }
+
+    fn on_message(&mut self, message: &MessageRef<'_>, time_ns: i64, out: &mut Vec<Record>) {
+        match *message {
+            MessageRef::StartActivity { id, level, activity_type, text, fields, parent } => {
+                let start = Start { id, level, activity_type, text, fields, parent };
                 let name = format!("nix:{}", start.activity_type.label());
                 let span_id = activity_span(start.id);
                 let mut r = self
@@ -282,24 +303,24 @@ impl ConnectionRecorder {
                 } else if let Some(op) = self.op_span_id() {
                     r = r.with_parent(op);
                 }
-                activity_attrs(start, &mut r.attrs);
+                activity_attrs(&start, &mut r.attrs);
                 out.push(r);
                 self.activities.insert(start.id, name);
             }
-            Message::StopActivity { id } => {
-                let name = self.activities.remove(id).unwrap_or_else(|| "nix:activity".to_string());
-                out.push(self.record(time_ns, Kind::SpanEnd, name).with_span(activity_span(*id)));
+            MessageRef::StopActivity { id } => {
+                let name = self.activities.remove(&id).unwrap_or_else(|| "nix:activity".to_string());
+                out.push(self.record(time_ns, Kind::SpanEnd, name).with_span(activity_span(id)));
             }
-            Message::Result(result) => {
+            MessageRef::Result { id, result_type, fields } => {
                 let mut r = self
-                    .record(time_ns, Kind::Event, format!("nix:result:{}", result.result_type.label()))
-                    .with_span(activity_span(result.id));
-                if let Some(body) = result_attrs(result, &mut r.attrs) {
+                    .record(time_ns, Kind::Event, format!("nix:result:{}", result_type.label()))
+                    .with_span(activity_span(id));
+                if let Some(body) = result_attrs(id, result_type, &fields, &mut r.attrs) {
                     r = r.with_body(body);
                 }
                 out.push(r);
             }
-            Message::Next(text) => {
+            MessageRef::Next(text) => {
                 let text = text.strip_suffix(b"\n").unwrap_or(text);
                 let mut r = self.record(time_ns, Kind::Log, "nix:log").with_level(Level::Info);
                 r.span_id = self.op_span_id();
@@ -308,7 +329,7 @@ impl ConnectionRecorder {
                 }
                 out.push(r.with_body(String::from_utf8_lossy(text).into_owned()));
             }
-            Message::Error(error) => {
+            MessageRef::Error(ref error) => {
                 let mut r = self
                     .record(time_ns, Kind::Event, "nix:error")
                     .with_level(Level::Error)
@@ -327,7 +348,7 @@ impl ConnectionRecorder {
                 out.push(r);
                 self.end_op(time_ns, false, Attrs::new(), out);
             }
-            Message::Read { .. } | Message::Write(_) | Message::Last => {}
+            MessageRef::Read { .. } | MessageRef::Write(_) | MessageRef::Last => {}
         }
     }
 
@@ -351,7 +372,7 @@ impl ConnectionRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logger::{ActivityType, StartActivity};
+    use crate::logger::{Field, Message, StartActivity};
     use crate::ops::{Request, Tail};
 
     fn start(id: u64, parent: u64, activity_type: ActivityType, fields: Vec<Field>) -> Event {

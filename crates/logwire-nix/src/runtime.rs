@@ -143,11 +143,12 @@ async fn decode(
     let mut lost = false;
     let mut records = Vec::new();
     while let Some((direction, bytes)) = input.recv().await {
-        observer.feed(direction, &bytes);
+        // Messages are mapped straight from the observer's buffer; only records are allocated.
+        let now = now_ns();
+        observer.feed_with(direction, &bytes, |event| recorder.on_event_ref(&event, now, &mut records));
         if overflow.load(Ordering::Relaxed) {
             observer.abandon(direction, "the decoder fell behind the relay; the rest was relayed unobserved".into());
         }
-        let now = now_ns();
         while let Some(event) = observer.poll_event() {
             recorder.on_event(&event, now, &mut records);
         }

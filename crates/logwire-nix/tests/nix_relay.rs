@@ -46,8 +46,12 @@ async fn converse_with(
     let sink_records = records.clone();
     let sink: RecordSink = Arc::new(move |r: Vec<Record>| {
         if let Some(gate) = &gate {
-            // A stuck store: the first batch waits until the test has seen every byte arrive.
-            let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+            // A stuck store: the first batch waits until the test has seen every byte arrive. The
+            // sink contract is "never block"; a sink that blocks anyway must at least tell tokio
+            // (block_in_place), or tasks parked in this worker's LIFO slot would wait with it.
+            tokio::task::block_in_place(|| {
+                let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+            });
         }
         sink_records.lock().unwrap().extend(r)
     });

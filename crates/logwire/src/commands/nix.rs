@@ -2,7 +2,7 @@
 //! of the daemon, shows running builds and downloads live (phase and last log line, read from the wire),
 //! stores everything, prints a summary and exits with the command's exit code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -50,22 +50,148 @@ struct Finished {
     duration: Duration,
 }
 
-/// A running build or download: its spinner, label, kind, start and current phase.
-struct Running {
-    bar: ProgressBar,
+/// A span of the live tree: `(trace_id, span_id)`.
+type Key = (String, String);
+
+/// One activity (or op) of the live tree, built from records only.
+#[derive(Debug, Clone)]
+struct Node {
+    /// `Build`, `FileTransfer`, `Builds`, …, or `op BuildPaths`.
+    name: String,
+    /// What it is about: a short derivation/path name, a URI, or the activity text.
     label: String,
-    kind: &'static str,
-    started: Instant,
+    parent: Option<Key>,
+    children: Vec<Key>,
     phase: String,
-    /// The newest log line, shown at the next refresh.
     last_line: Option<String>,
+    /// The newest Progress result: (done, expected).
+    progress: Option<(u64, u64)>,
+    running: bool,
+    started: Instant,
 }
 
-/// Live state built from the records: one spinner per running build/download.
+/// The tree the live view renders: activities under their parent activity (or their op), with phase,
+/// progress and last log line. Pure state, so it is tested on a capture without a terminal.
+#[derive(Debug, Default)]
+struct Tree {
+    nodes: HashMap<Key, Node>,
+    roots: Vec<Key>,
+}
+
+impl Tree {
+    /// Applies one record; returns the node it ended, if any.
+    fn on_record(&mut self, r: &Record) -> Option<Node> {
+        let key = (r.trace_id.clone(), r.span_id.clone().unwrap_or_default());
+        match r.kind {
+            Kind::SpanStart => {
+                let name = r.name.strip_prefix("nix:")?;
+                let name = name.strip_prefix("op:").map_or_else(|| name.to_string(), |op| format!("op {op}"));
+                let label = ["drv_path", "path", "uri", "text"]
+                    .iter()
+                    .find_map(|k| r.attrs.get(*k).and_then(|v| v.as_str()))
+                    .map(short_name)
+                    .unwrap_or_default();
+                let parent = r.parent_id.as_ref().map(|p| (r.trace_id.clone(), p.clone()));
+                let parent = parent.filter(|p| self.nodes.contains_key(p));
+                match &parent {
+                    Some(p) => self.nodes.get_mut(p)?.children.push(key.clone()),
+                    None => self.roots.push(key.clone()),
+                }
+                let node = Node {
+                    name,
+                    label,
+                    parent,
+                    children: Vec::new(),
+                    phase: String::new(),
+                    last_line: None,
+                    progress: None,
+                    running: true,
+                    started: Instant::now(),
+                };
+                self.nodes.insert(key, node);
+                None
+            }
+            Kind::Event => {
+                let node = self.nodes.get_mut(&key)?;
+                let int = |k: &str| r.attrs.get(k).and_then(|v| v.as_u64());
+                match r.name.as_str() {
+                    "nix:result:SetPhase" => {
+                        node.phase = r.attrs.get("phase").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                    }
+                    "nix:result:BuildLogLine" | "nix:result:PostBuildLogLine" => node.last_line = r.body.clone(),
+                    "nix:result:Progress" => node.progress = int("done").zip(int("expected")),
+                    _ => {}
+                }
+                None
+            }
+            Kind::SpanEnd => {
+                let node = self.nodes.get_mut(&key)?;
+                node.running = false;
+                Some(node.clone())
+            }
+            Kind::Log => None,
+        }
+    }
+
+    /// Forgets ended nodes; their running children move up to the top.
+    fn prune(&mut self) {
+        let ended: Vec<Key> = self.nodes.iter().filter(|(_, n)| !n.running).map(|(k, _)| k.clone()).collect();
+        for key in ended {
+            let Some(node) = self.nodes.remove(&key) else { continue };
+            for child in node.children {
+                if let Some(c) = self.nodes.get_mut(&child) {
+                    c.parent = None;
+                    self.roots.push(child);
+                }
+            }
+        }
+        let alive: HashSet<Key> = self.nodes.keys().cloned().collect();
+        self.roots.retain(|k| alive.contains(k));
+        for node in self.nodes.values_mut() {
+            node.children.retain(|k| alive.contains(k));
+        }
+    }
+
+    /// The nodes in display order (depth first, in start order) with their depth.
+    fn rows(&self) -> Vec<(usize, &Node)> {
+        let mut out = Vec::new();
+        let mut stack: Vec<(usize, &Key)> = self.roots.iter().rev().map(|k| (0, k)).collect();
+        while let Some((depth, key)) = stack.pop() {
+            let Some(node) = self.nodes.get(key) else { continue };
+            out.push((depth, node));
+            stack.extend(node.children.iter().rev().map(|k| (depth + 1, k)));
+        }
+        out
+    }
+}
+
+/// One line of the live view.
+fn render(depth: usize, node: &Node) -> String {
+    let mut line = format!("{:indent$}{}", "", node.name, indent = depth * 2);
+    if !node.label.is_empty() {
+        line.push(' ');
+        line.push_str(&node.label);
+    }
+    line.push_str(&format!(" {:.0}s", node.started.elapsed().as_secs_f64()));
+    if let Some((done, expected)) = node.progress {
+        line.push_str(&format!(" {done}/{expected}"));
+    }
+    if !node.phase.is_empty() {
+        line.push_str(&format!(" [{}]", node.phase));
+    }
+    if let Some(last) = &node.last_line {
+        line.push_str(": ");
+        line.extend(last.chars().take(160));
+    }
+    line
+}
+
+/// Live state built from the records: the tree, one line (a spinner) per running node.
 struct Live {
     multi: MultiProgress,
     quiet: bool,
-    running: HashMap<(String, String), Running>,
+    tree: Tree,
+    bars: Vec<ProgressBar>,
     finished: Vec<Finished>,
     errors: Vec<String>,
 }
@@ -82,73 +208,52 @@ fn short_name(path: &str) -> String {
 
 impl Live {
     fn on_record(&mut self, r: &Record) {
-        let key = (r.trace_id.clone(), r.span_id.clone().unwrap_or_default());
-        match (r.kind, r.name.as_str()) {
-            (Kind::SpanStart, "nix:Build" | "nix:Substitute" | "nix:FileTransfer" | "nix:CopyPath") => {
-                let kind = match r.name.as_str() {
-                    "nix:Build" => "build",
-                    "nix:FileTransfer" => "download",
-                    _ => "copy",
-                };
-                let subject = ["drv_path", "path", "uri"]
-                    .iter()
-                    .find_map(|k| r.attrs.get(*k).and_then(|v| v.as_str()))
-                    .unwrap_or("?");
-                let label = short_name(subject);
-                let bar = if self.quiet { ProgressBar::hidden() } else { self.multi.add(ProgressBar::new_spinner()) };
-                bar.set_style(
-                    ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed:>4} {wide_msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_prefix(format!("{kind} {label}"));
-                bar.enable_steady_tick(Duration::from_millis(120));
-                self.running.insert(
-                    key,
-                    Running { bar, label, kind, started: Instant::now(), phase: String::new(), last_line: None },
-                );
+        if let Some(ended) = self.tree.on_record(r) {
+            let kind = match ended.name.as_str() {
+                "Build" => Some("build"),
+                "FileTransfer" => Some("download"),
+                "Substitute" | "CopyPath" => Some("copy"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let duration = ended.started.elapsed();
+                self.finished.push(Finished { label: ended.label, kind, duration });
             }
-            (Kind::Event, "nix:result:BuildLogLine" | "nix:result:SetPhase") => {
-                if let Some(running) = self.running.get_mut(&key) {
-                    if r.name == "nix:result:SetPhase" {
-                        running.phase = r.attrs.get("phase").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                    }
-                    running.last_line = Some(r.body.clone().unwrap_or_default());
-                }
-            }
-            (Kind::SpanEnd, _) => {
-                if let Some(running) = self.running.remove(&key) {
-                    running.bar.finish_and_clear();
-                    self.multi.remove(&running.bar);
-                    self.finished.push(Finished {
-                        label: running.label,
-                        kind: running.kind,
-                        duration: running.started.elapsed(),
-                    });
-                }
-            }
-            (Kind::Event, "nix:error") => {
-                let first = r.body.as_deref().unwrap_or_default().lines().next().unwrap_or_default().to_string();
-                self.errors.push(first);
-            }
-            _ => {}
+        }
+        if (r.kind, r.name.as_str()) == (Kind::Event, "nix:error") {
+            let first = r.body.as_deref().unwrap_or_default().lines().next().unwrap_or_default().to_string();
+            self.errors.push(first);
         }
     }
-}
 
-impl Live {
-    /// Shows each running activity's newest line (once per batch of records, not once per line: a build
-    /// can print a million lines).
+    /// Redraws the tree (once per batch of records, not once per line: a build can print a million
+    /// lines), then forgets what ended.
     fn refresh(&mut self) {
-        for running in self.running.values_mut() {
-            if let Some(line) = running.last_line.take() {
-                let line: String = line.chars().take(160).collect();
-                let phase = &running.phase;
-                running.bar.set_message(if phase.is_empty() { line } else { format!("[{phase}] {line}") });
+        self.tree.prune();
+        if self.quiet {
+            return;
+        }
+        let rows = self.tree.rows();
+        while self.bars.len() < rows.len() {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bars.push(bar);
+        }
+        while self.bars.len() > rows.len() {
+            if let Some(bar) = self.bars.pop() {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
             }
+        }
+        for (bar, (depth, node)) in self.bars.iter().zip(rows) {
+            bar.set_message(render(depth, node));
         }
     }
 }
-
 /// Strips ANSI escapes (Nix colours its error messages).
 fn plain(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -196,7 +301,8 @@ pub fn run(args: NixArgs) -> Result<ExitCode> {
     let mut live = Live {
         multi: multi.clone(),
         quiet: args.quiet,
-        running: HashMap::new(),
+        tree: Tree::default(),
+        bars: Vec::new(),
         finished: Vec::new(),
         errors: Vec::new(),
     };
@@ -275,4 +381,85 @@ pub fn run(args: NixArgs) -> Result<ExitCode> {
     }
     let code = status.code().unwrap_or(1);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logwire_nix::observer::Observer;
+    use logwire_nix::record::ConnectionRecorder;
+
+    /// The records of `fixtures/nix/cap4-nixbuild` (a real `nix-build` against Nix 2.8), as the relay makes them.
+    fn capture_records() -> Vec<Record> {
+        let dir = std::env::var_os("LOGWIRE_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"))
+            .join("nix/cap4-nixbuild");
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut observer = Observer::default();
+        let mut recorder = ConnectionRecorder::new("cap4");
+        let mut records = Vec::new();
+        observer.feed_client(&read("conn0.c2s.bin"));
+        observer.feed_daemon(&read("conn0.s2c.bin"));
+        while let Some(event) = observer.poll_event() {
+            recorder.on_event(&event, 0, &mut records);
+        }
+        assert!(!observer.is_out_of_sync());
+        records
+    }
+
+    #[test]
+    fn tree_nests_activities_with_progress_phase_and_last_line() {
+        let records = capture_records();
+        let mut tree = Tree::default();
+        let mut ended = Vec::new();
+        for r in &records {
+            ended.extend(tree.on_record(r));
+        }
+        let rows: Vec<(usize, String, String)> =
+            tree.rows().iter().map(|(d, n)| (*d, n.name.clone(), n.label.clone())).collect();
+        // Each op is a root; the daemon's activities (parent 0 on the wire) hang under the op they ran in.
+        let names: Vec<(usize, &str)> = rows.iter().map(|(d, n, _)| (*d, n.as_str())).collect();
+        assert_eq!(
+            names,
+            [
+                (0, "op SetOptions"),
+                (0, "op AddToStore"),
+                (0, "op BuildPathsWithResults"),
+                (1, "Realise"),
+                (1, "Builds"),
+                (1, "CopyPaths"),
+                (1, "Unknown"),
+                (1, "Build")
+            ]
+        );
+        let build = tree.rows().into_iter().find(|(_, n)| n.name == "Build").expect("a Build node");
+        assert_eq!((build.0, build.1.label.as_str()), (1, "hello-log-newcli1"));
+        let last_line = records.iter().rev().find(|r| r.name == "nix:result:BuildLogLine").and_then(|r| r.body.clone());
+        assert!(last_line.is_some());
+        assert_eq!(build.1.last_line, last_line);
+        // Builds reported 0/1, then 1/1 (the wire's Progress results).
+        let builds = tree.rows().into_iter().find(|(_, n)| n.name == "Builds").expect("a Builds node");
+        assert_eq!((builds.0, builds.1.progress), (1, Some((1, 1))));
+        assert!(ended.iter().any(|n| n.name == "Build"));
+        // Everything ended with the connection's records; pruning leaves nothing on screen.
+        tree.prune();
+        assert!(tree.rows().is_empty());
+    }
+
+    #[test]
+    fn tree_tracks_phase_and_progress_as_they_change() {
+        let records = capture_records();
+        let mut tree = Tree::default();
+        let mut seen_progress = Vec::new();
+        for r in &records {
+            tree.on_record(r);
+            if r.name == "nix:result:Progress" {
+                let node = tree.rows().into_iter().find(|(_, n)| n.name == "Builds").map(|(_, n)| n.progress);
+                seen_progress.extend(node.flatten());
+            }
+        }
+        assert_eq!(seen_progress.first(), Some(&(0, 1)));
+        assert_eq!(seen_progress.last(), Some(&(1, 1)));
+    }
 }
