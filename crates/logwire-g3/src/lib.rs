@@ -16,7 +16,9 @@
 //!   Hand-written; `benches/parse.rs` keeps the measurement against `syslog_loose`.
 //! - [`framing`]: RFC 6587 octet counting and newline framing for syslog over TCP.
 //! - [`forward`]: fluentd Forward — Message, Forward, PackedForward, CompressedPackedForward (gzip),
-//!   EventTime (ext 0), `chunk` acks, heartbeat. Every msgpack length is checked before `rmpv` decodes.
+//!   EventTime (ext 0), `chunk` acks, heartbeat, and the `shared_key` handshake (HELO/PING/PONG, optional
+//!   users) as a [`forward::ServerSession`] state machine, with the client side for tests and emitters.
+//!   Records are read straight from the msgpack bytes (no value tree), every length checked first.
 //! - [`record`]: [`G3Log`] → logwire records: one span per task (trace = span = task_id, start at
 //!   `start_at`, end at `start_at + total_time`), its other events inside it, escape records on their
 //!   task's trace. Stateless, so the merge survives restarts and reordering.
@@ -29,8 +31,7 @@
 //! - `runtime` (feature `tokio`): listeners for UDP, unix datagram and TCP syslog, and a fluentd forward
 //!   server that acknowledges a `chunk` only after its records are committed (through a [`runtime::Sink`]).
 //!
-//! Not supported, on purpose or not yet: fluentd's `shared_key` handshake (HELO/PING/PONG; a PING closes
-//! the connection and is counted), TLS on either transport, and the journald driver. Resolve records carry
+//! Not supported, on purpose or not yet: TLS on either transport, and the journald driver. Resolve records carry
 //! no task_id in g3proxy; they are linked to tasks by domain and time in `g3_resolve_links`.
 
 pub mod emit;

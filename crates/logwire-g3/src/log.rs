@@ -80,7 +80,9 @@ impl G3Log {
         msg: String,
         origin: Origin,
     ) -> Result<G3Log, crate::DecodeError> {
-        let mut fields = Vec::new();
+        let pairs = pairs.into_iter();
+        // Reserved up front: growing a 30-field Vec step by step showed in the fluentd profile.
+        let mut fields = Vec::with_capacity(pairs.size_hint().0);
         let mut untyped = Vec::new();
         for (key, wire) in pairs {
             let value = match type_value(&key, wire) {

@@ -3,7 +3,7 @@
 //! counted and logged with the peer's address, and never stops a listener.
 
 use crate::error::DecodeError;
-use crate::forward::{encode_ack, event_to_log, ForwardDecoder, ForwardMessage};
+use crate::forward::{encode_ack, event_to_log, ForwardDecoder, ServerSession, SessionStep, SharedKeyConfig};
 use crate::framing::SyslogFramer;
 use crate::record::to_records;
 use bytes::BytesMut;
@@ -36,6 +36,8 @@ pub struct Stats {
     /// fluentd chunks not acknowledged because their records were dropped; the connection is closed so the
     /// client resends.
     pub unacked: AtomicU64,
+    /// fluentd connections refused by the `shared_key` handshake (wrong key or user).
+    pub handshake_failures: AtomicU64,
 }
 
 /// Shared by all listeners of one `serve`.
@@ -153,13 +155,19 @@ async fn syslog_tcp_connection(mut stream: TcpStream, peer: SocketAddr, ingest: 
     }
 }
 
-/// fluentd forward over TCP.
+/// fluentd forward over TCP, without the `shared_key` handshake.
 pub async fn serve_fluentd(listener: TcpListener, ingest: Ingest) {
+    serve_fluentd_with(listener, ingest, None).await
+}
+
+/// fluentd forward over TCP; with `shared_key`, every connection must pass the HELO/PING/PONG handshake
+/// before its records are taken.
+pub async fn serve_fluentd_with(listener: TcpListener, ingest: Ingest, shared_key: Option<Arc<SharedKeyConfig>>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 ingest.stats.connections.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(fluentd_connection(stream, peer, ingest.clone()));
+                tokio::spawn(fluentd_connection(stream, peer, ingest.clone(), shared_key.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "g3: fluentd accept failed");
@@ -167,6 +175,23 @@ pub async fn serve_fluentd(listener: TcpListener, ingest: Ingest) {
             }
         }
     }
+}
+
+/// 16 fresh random bytes (the HELO nonce and user-auth salt).
+fn random_16() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; 16];
+    #[cfg(unix)]
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut out)).is_ok() {
+        return out;
+    }
+    // Fallback: std's randomly keyed SipHash over the time.
+    for half in out.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
 }
 
 /// fluentd's UDP heartbeat on the forward port: every datagram is answered with one `\0` byte.
@@ -179,27 +204,54 @@ pub async fn serve_fluentd_heartbeat(socket: UdpSocket) {
     }
 }
 
-async fn fluentd_connection(stream: TcpStream, peer: SocketAddr, ingest: Ingest) {
+/// What the connection's writer sends, in order.
+enum Outgoing {
+    /// Ack `chunk` once its records are committed.
+    Ack(String, oneshot::Receiver<bool>),
+    /// Handshake bytes; `close` after a refused handshake.
+    Bytes(Vec<u8>, bool),
+}
+
+async fn fluentd_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ingest: Ingest,
+    shared_key: Option<Arc<SharedKeyConfig>>,
+) {
     let peer = peer.to_string();
     let (mut rd, mut wr) = stream.into_split();
+    let mut session = ServerSession::new(shared_key.as_deref().cloned(), &random_16(), &random_16());
+    if let Some(helo) = session.helo() {
+        if wr.write_all(&helo).await.is_err() {
+            return;
+        }
+    }
     // Acks leave in the order the chunks came, each once its records are committed.
-    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(String, oneshot::Receiver<bool>)>();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
     let stats = ingest.stats.clone();
     let writer = tokio::spawn(async move {
-        while let Some((chunk, committed)) = ack_rx.recv().await {
-            match committed.await {
-                Ok(true) => {
-                    if wr.write_all(&encode_ack(&chunk)).await.is_err() {
+        while let Some(out) = out_rx.recv().await {
+            match out {
+                Outgoing::Bytes(bytes, close) => {
+                    if wr.write_all(&bytes).await.is_err() || close {
+                        let _ = wr.shutdown().await;
                         return;
                     }
-                    stats.acks.fetch_add(1, Ordering::Relaxed);
                 }
-                _ => {
-                    // Not stored: no ack, and close so the client resends the chunk elsewhere or later.
-                    stats.unacked.fetch_add(1, Ordering::Relaxed);
-                    let _ = wr.shutdown().await;
-                    return;
-                }
+                Outgoing::Ack(chunk, committed) => match committed.await {
+                    Ok(true) => {
+                        if wr.write_all(&encode_ack(&chunk)).await.is_err() {
+                            return;
+                        }
+                        stats.acks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        // Not stored: no ack, and close so the client resends the chunk elsewhere or later.
+                        stats.unacked.fetch_add(1, Ordering::Relaxed);
+                        let _ = wr.shutdown().await;
+                        return;
+                    }
+                },
             }
         }
     });
@@ -212,8 +264,13 @@ async fn fluentd_connection(stream: TcpStream, peer: SocketAddr, ingest: Ingest)
                 if writer.is_finished() {
                     break 'read;
                 }
-                match decoder.decode(&mut buf) {
-                    Ok(Some(ForwardMessage::Events { tag, events, chunk })) => {
+                let step = match decoder.decode(&mut buf) {
+                    Ok(Some(message)) => session.on_message(message),
+                    Ok(None) => break,
+                    Err(e) => Err(e),
+                };
+                match step {
+                    Ok(SessionStep::Events { tag, events, chunk }) => {
                         let mut records = Vec::with_capacity(events.len() * 2);
                         let now = now_ns();
                         for (time, record) in &events {
@@ -234,19 +291,25 @@ async fn fluentd_connection(stream: TcpStream, peer: SocketAddr, ingest: Ingest)
                                         let _ = tx.send(ok);
                                     }),
                                 );
-                                if ack_tx.send((chunk, rx)).is_err() {
+                                if out_tx.send(Outgoing::Ack(chunk, rx)).is_err() {
                                     break 'read;
                                 }
                             }
                             None => ingest.sink.records(records),
                         }
                     }
-                    Ok(Some(ForwardMessage::Heartbeat)) => {}
-                    Ok(Some(ForwardMessage::Ping)) => {
-                        ingest.garbage(&peer, &DecodeError::Forward("shared_key handshake is not supported".into()));
+                    Ok(SessionStep::Nothing) => {}
+                    Ok(SessionStep::Reply(bytes)) => {
+                        if out_tx.send(Outgoing::Bytes(bytes, false)).is_err() {
+                            break 'read;
+                        }
+                    }
+                    Ok(SessionStep::ReplyAndClose(bytes, e)) => {
+                        ingest.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                        ingest.garbage(&peer, &e);
+                        let _ = out_tx.send(Outgoing::Bytes(bytes, true));
                         break 'read;
                     }
-                    Ok(None) => break,
                     Err(e) => {
                         ingest.garbage(&peer, &e);
                         break 'read;
@@ -255,7 +318,7 @@ async fn fluentd_connection(stream: TcpStream, peer: SocketAddr, ingest: Ingest)
             },
         }
     }
-    drop(ack_tx);
+    drop(out_tx);
     // Pending acks are still sent once their records commit.
     let _ = writer.await;
 }

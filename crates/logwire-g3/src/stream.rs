@@ -101,7 +101,7 @@ impl StreamDecoder {
                         out.extend(events.iter().map(|(t, r)| event_to_log(&tag, *t, r)));
                     }
                     Some(ForwardMessage::Heartbeat) => {}
-                    Some(ForwardMessage::Ping) => {
+                    Some(ForwardMessage::Ping(_)) => {
                         return Err(DecodeError::Forward("a handshake PING in a capture".into()))
                     }
                     None => return Ok(()),

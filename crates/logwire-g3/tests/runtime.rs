@@ -130,3 +130,84 @@ async fn fluentd_acks_follow_commits_in_order_and_a_drop_closes_the_connection()
     assert_eq!(n, 0, "closed without an ack");
     assert_eq!(ingest.stats.unacked.load(Ordering::Relaxed), 1);
 }
+
+/// Reads the next server message (HELO, PONG or ack) from a real connection; `None` at EOF.
+async fn next_server_message(
+    conn: &mut tokio::net::TcpStream,
+    buf: &mut bytes::BytesMut,
+) -> Option<logwire_g3::forward::ServerMessage> {
+    loop {
+        if let Some(m) = logwire_g3::forward::decode_server_message(buf).unwrap() {
+            return Some(m);
+        }
+        let n = tokio::time::timeout(Duration::from_secs(2), conn.read_buf(buf)).await.unwrap().unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+    }
+}
+
+fn handshake_client(key: &str) -> logwire_g3::forward::ClientHandshake {
+    logwire_g3::forward::ClientHandshake {
+        shared_key: key.into(),
+        hostname: "g3-capture-host".into(),
+        salt: b"0123456789abcdef".to_vec(),
+        username: String::new(),
+        password: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn fluentd_shared_key_handshake_over_tcp() {
+    use logwire_g3::forward::{ServerMessage, SharedKeyConfig};
+    let sink = Arc::new(MemorySink::default());
+    let ingest = Ingest::new(sink.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = SharedKeyConfig { shared_key: "s3cret".into(), hostname: "logwire-host".into(), users: vec![] };
+    tokio::spawn(logwire_g3::runtime::serve_fluentd_with(listener, ingest.clone(), Some(Arc::new(config))));
+
+    // Right key: HELO, PING, PONG ok with the server's proof, then a chunk is stored and acknowledged.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let Some(ServerMessage::Helo { nonce, user_auth_salt, .. }) = next_server_message(&mut conn, &mut buf).await else {
+        panic!("no HELO")
+    };
+    let client = handshake_client("s3cret");
+    conn.write_all(&client.ping(&nonce, &user_auth_salt)).await.unwrap();
+    let pong = next_server_message(&mut conn, &mut buf).await.expect("a PONG");
+    assert_eq!(client.check_pong(&nonce, &pong).unwrap(), "logwire-host");
+    conn.write_all(&message(1)).await.unwrap();
+    wait_for(|| sink.pending.lock().unwrap().len() == 1).await;
+    assert_eq!(sink.release(true), 1);
+    assert_eq!(next_server_message(&mut conn, &mut buf).await, Some(ServerMessage::Ack("c1".into())));
+    assert_eq!(sink.records.lock().unwrap().len(), 1);
+
+    // Wrong key: PONG with auth false and a reason, then the server closes; nothing is stored.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let Some(ServerMessage::Helo { nonce, .. }) = next_server_message(&mut conn, &mut buf).await else {
+        panic!("no HELO")
+    };
+    conn.write_all(&handshake_client("guess").ping(&nonce, b"")).await.unwrap();
+    let Some(ServerMessage::Pong { ok, reason, .. }) = next_server_message(&mut conn, &mut buf).await else {
+        panic!("no PONG")
+    };
+    assert!(!ok);
+    assert_eq!(reason, "shared_key mismatch");
+    let _ = conn.write_all(&message(2)).await;
+    assert_eq!(next_server_message(&mut conn, &mut buf).await, None, "closed after a refused handshake");
+
+    // Records without any handshake: refused, the connection closed, nothing stored or acknowledged.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = bytes::BytesMut::new();
+    assert!(matches!(next_server_message(&mut conn, &mut buf).await, Some(ServerMessage::Helo { .. })));
+    conn.write_all(&message(3)).await.unwrap();
+    assert_eq!(next_server_message(&mut conn, &mut buf).await, None, "closed: records before the handshake");
+
+    assert_eq!(ingest.stats.handshake_failures.load(Ordering::Relaxed), 1);
+    assert_eq!(ingest.stats.logs.load(Ordering::Relaxed), 1);
+    assert!(sink.pending.lock().unwrap().is_empty());
+    assert_eq!(sink.records.lock().unwrap().len(), 1);
+    assert_eq!(ingest.stats.acks.load(Ordering::Relaxed), 1);
+}

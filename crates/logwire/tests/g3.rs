@@ -385,3 +385,65 @@ fn every_acknowledged_record_survives_kill_9() {
     }
     assert!(acked.iter().all(|c| c.starts_with("chunk-")));
 }
+
+/// The next HELO / PONG / ack from a blocking connection; `None` once the server closed it.
+fn next_server_message(stream: &mut TcpStream) -> Option<logwire_g3::forward::ServerMessage> {
+    match logwire_g3::forward::read_server_message(stream) {
+        Ok(m) => Some(m),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset) => None,
+        Err(e) => panic!("reading from logwire: {e}"),
+    }
+}
+
+/// `logwire serve --fluentd --fluentd-shared-key`: a client with the key (an in-repo client following the
+/// Forward protocol v1 spec; no shared_key-capable fluentd client is packaged in Debian or on PyPI) gets a
+/// proven PONG and its chunk acked and stored; a wrong key gets a failed PONG and a closed connection.
+#[test]
+fn fluentd_shared_key_handshake_through_serve() {
+    use logwire_g3::forward::{ClientHandshake, ServerMessage};
+    let env = TestEnv::new("g3-shared-key");
+    let fluentd = free_port();
+    let addr = format!("127.0.0.1:{fluentd}");
+    let logwire = env.start_logwire(&[
+        "--fluentd",
+        &addr,
+        "--fluentd-shared-key",
+        "k3y",
+        "--fluentd-hostname",
+        "logwire-test-host",
+    ]);
+    wait_tcp(fluentd);
+    let client = |key: &str| ClientHandshake {
+        shared_key: key.into(),
+        hostname: "g3-capture-host".into(),
+        salt: b"salt-from-client".to_vec(),
+        username: String::new(),
+        password: String::new(),
+    };
+    for (key, accepted) in [("wrong", false), ("k3y", true)] {
+        let mut stream = TcpStream::connect(("127.0.0.1", fluentd)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let Some(ServerMessage::Helo { nonce, user_auth_salt, .. }) = next_server_message(&mut stream) else {
+            panic!("no HELO from logwire")
+        };
+        stream.write_all(&client(key).ping(&nonce, &user_auth_salt)).unwrap();
+        let pong = next_server_message(&mut stream).expect("a PONG");
+        let (message, chunk) = chunk_message(if accepted { 7 } else { 8 });
+        if accepted {
+            assert_eq!(client(key).check_pong(&nonce, &pong).unwrap(), "logwire-test-host");
+            stream.write_all(&message).unwrap();
+            assert_eq!(next_server_message(&mut stream), Some(ServerMessage::Ack(chunk)));
+        } else {
+            assert!(matches!(&pong, ServerMessage::Pong { ok: false, .. }), "{pong:?}");
+            let _ = stream.write_all(&message);
+            assert_eq!(next_server_message(&mut stream), None, "closed after a refused handshake");
+        }
+    }
+    let db = logwire.stop();
+    let stored = query_json(
+        &db,
+        "SELECT json_extract(attrs, '$.c_rd_bytes') AS i FROM records WHERE kind = 'span_end' AND source = 'g3'",
+    );
+    let stored: Vec<i64> = stored.iter().map(|r| r["i"].as_i64().unwrap()).collect();
+    assert_eq!(stored, [7], "only the authenticated client's record is stored");
+}

@@ -49,6 +49,16 @@ pub struct G3ServeArgs {
     /// UDP heartbeats on the same port; alone, 127.0.0.1:24224.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:24224")]
     pub fluentd: Option<std::net::SocketAddr>,
+    /// Require fluentd's `shared_key` handshake (HELO/PING/PONG) on the --fluentd listener: clients without
+    /// this key are answered with a failed PONG and disconnected. Visible in `ps`; use a private host.
+    #[arg(long, value_name = "KEY", requires = "fluentd")]
+    pub fluentd_shared_key: Option<String>,
+    /// Hostname the handshake's PONG proves the key with (fluentd's `self_hostname`); default: this host's.
+    #[arg(long, value_name = "NAME", requires = "fluentd_shared_key")]
+    pub fluentd_hostname: Option<String>,
+    /// Also require this user in the handshake, as USER:PASSWORD (repeatable; fluentd's `security.users`).
+    #[arg(long = "fluentd-user", value_name = "USER:PASSWORD", requires = "fluentd_shared_key")]
+    pub fluentd_users: Vec<String>,
 }
 
 impl G3ServeArgs {
@@ -98,7 +108,11 @@ pub async fn start(args: &G3ServeArgs, store: StoreHandle, db: &Path) -> anyhow:
         })?;
         let local = listener.local_addr().unwrap_or(addr);
         println!("logwire: g3 fluentd forward listening on {local}");
-        tokio::spawn(logwire_g3::runtime::serve_fluentd(listener, ingest.clone()));
+        let shared_key = fluentd_shared_key(args)?;
+        if shared_key.is_some() {
+            println!("logwire: g3 fluentd forward requires the shared_key handshake");
+        }
+        tokio::spawn(logwire_g3::runtime::serve_fluentd_with(listener, ingest.clone(), shared_key));
         match tokio::net::UdpSocket::bind(local).await {
             Ok(socket) => {
                 tokio::spawn(logwire_g3::runtime::serve_fluentd_heartbeat(socket));
@@ -109,16 +123,42 @@ pub async fn start(args: &G3ServeArgs, store: StoreHandle, db: &Path) -> anyhow:
     Ok(Some(ingest))
 }
 
+/// The handshake settings from `--fluentd-shared-key`, `--fluentd-hostname` and `--fluentd-user`.
+fn fluentd_shared_key(
+    args: &G3ServeArgs,
+) -> anyhow::Result<Option<std::sync::Arc<logwire_g3::forward::SharedKeyConfig>>> {
+    let Some(shared_key) = args.fluentd_shared_key.clone() else { return Ok(None) };
+    let hostname = args.fluentd_hostname.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "logwire".to_string())
+    });
+    let users = args
+        .fluentd_users
+        .iter()
+        .map(|u| {
+            u.split_once(':')
+                .map(|(user, password)| (user.to_string(), password.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--fluentd-user wants USER:PASSWORD, got no `:`"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(std::sync::Arc::new(logwire_g3::forward::SharedKeyConfig { shared_key, hostname, users })))
+}
+
 /// One line of g3 counters for the exit summary.
 pub fn summary(ingest: Option<&Ingest>) -> Option<String> {
     use std::sync::atomic::Ordering::Relaxed;
     let s = &ingest?.stats;
     Some(format!(
-        "g3: {} records, {} undecodable, {} connections, {} fluentd acks, {} chunks unacknowledged",
+        "g3: {} records, {} undecodable, {} connections, {} fluentd acks, {} chunks unacknowledged, \
+         {} handshakes refused",
         s.logs.load(Relaxed),
         s.garbage.load(Relaxed),
         s.connections.load(Relaxed),
         s.acks.load(Relaxed),
-        s.unacked.load(Relaxed)
+        s.unacked.load(Relaxed),
+        s.handshake_failures.load(Relaxed)
     ))
 }
