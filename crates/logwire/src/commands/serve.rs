@@ -71,6 +71,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
+    let mut signals =
+        runtime.block_on(async { ShutdownSignals::register() }).context("cannot handle SIGINT/SIGTERM")?;
     let server = runtime.block_on(async {
         let mut server = None;
         if !args.no_spop {
@@ -112,7 +114,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         let interval = if args.stats_interval == 0 { Duration::from_secs(5) } else { Duration::from_secs(args.stats_interval) };
         let mut tick = tokio::time::interval(interval);
         tick.tick().await;
-        let shutdown = shutdown_signal();
+        let shutdown = signals.recv();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -162,24 +164,36 @@ fn summary(server: Option<&AgentServer>, st: &logwire_store::WriterStats) -> Str
     format!("{spop}store: {} records written, {} dropped, {} failed", st.written, st.dropped, st.failed)
 }
 
-async fn shutdown_signal() {
+/// SIGINT and SIGTERM, registered at once (before any listener is announced), so that a signal that
+/// arrives while the other listeners start still means "flush and exit 0" rather than the default kill.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
 }
