@@ -416,7 +416,11 @@ pub struct FieldsRef<'a> {
 
 #[derive(Debug, Clone, Copy)]
 enum FieldsInner<'a> {
-    Wire { count: u64, raw: &'a [u8], limits: Limits },
+    /// `raw` was validated against the decoder's limits; iteration only walks it.
+    Wire {
+        count: u64,
+        raw: &'a [u8],
+    },
     Owned(&'a [Field]),
 }
 
@@ -443,6 +447,7 @@ enum IterInner<'a> {
 impl<'a> Iterator for FieldsIter<'a> {
     type Item = FieldRef<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<FieldRef<'a>> {
         match &mut self.inner {
             IterInner::Wire { left, reader } => {
@@ -450,9 +455,10 @@ impl<'a> Iterator for FieldsIter<'a> {
                     return None;
                 }
                 *left -= 1;
+                // Validated by `FieldsRef::decode`: only walk it (None on a short read cannot happen).
                 let field = match reader.u64().ok() {
                     Some(0) => reader.u64().ok().map(FieldRef::Int),
-                    Some(_) => reader.bytes().ok().map(FieldRef::String),
+                    Some(_) => reader.bytes_unchecked().map(FieldRef::String),
                     None => None,
                 };
                 if field.is_none() {
@@ -486,11 +492,12 @@ impl<'a> FieldsRef<'a> {
     }
 
     /// The fields in order. The list was validated when decoded, so iteration yields all of them.
+    #[inline]
     pub fn iter(&self) -> FieldsIter<'a> {
         FieldsIter {
             inner: match self.inner {
-                FieldsInner::Wire { count, raw, limits } => {
-                    IterInner::Wire { left: count, reader: Reader::new(raw, limits) }
+                FieldsInner::Wire { count, raw } => {
+                    IterInner::Wire { left: count, reader: Reader::new(raw, Limits::UNBOUNDED) }
                 }
                 FieldsInner::Owned(fields) => IterInner::Owned(fields.iter()),
             },
@@ -573,6 +580,8 @@ impl<'a> FieldsRef<'a> {
         })
     }
 
+    // Always inlined: returned through memory, its parts cost store-forwarding stalls per message.
+    #[inline(always)]
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let count = r.count()?;
         let start = r.remaining();
@@ -588,7 +597,7 @@ impl<'a> FieldsRef<'a> {
                 other => return Err(DecodeError::UnknownFieldKind(other)),
             }
         }
-        Ok(FieldsRef { inner: FieldsInner::Wire { count, raw: &start[..r.position() - before], limits: r.limits() } })
+        Ok(FieldsRef { inner: FieldsInner::Wire { count, raw: &start[..r.position() - before] } })
     }
 }
 
@@ -623,6 +632,7 @@ pub enum MessageRef<'a> {
 
 impl<'a> MessageRef<'a> {
     /// Decodes one message without copying its strings; `version` is the negotiated version.
+    #[inline]
     pub fn decode(r: &mut Reader<'a>, version: ProtocolVersion) -> Result<MessageRef<'a>, DecodeError> {
         let tag = r.u64()?;
         Ok(match tag {

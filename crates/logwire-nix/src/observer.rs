@@ -310,35 +310,50 @@ impl Observer {
             return;
         }
         let mut bytes = bytes;
-        let in_log_block = matches!(self.phase, Phase::LogBlock(_) | Phase::StartupLog);
-        if direction == Direction::DaemonToClient
-            && in_log_block
-            && stream.tail.is_none()
-            && stream.available().is_empty()
+        // Daemon bytes in a log block (most of them) are decoded straight from the caller's slice; only an
+        // incomplete message is buffered, and it is completed by topping the buffer up with just the bytes
+        // it needs, so a chunk is never copied whole.
+        while direction == Direction::DaemonToClient
+            && !bytes.is_empty()
+            && matches!(self.phase, Phase::LogBlock(_) | Phase::StartupLog)
+            && self.s2c.tail.is_none()
         {
-            // Fast path (most daemon bytes): decode straight from the caller's bytes and buffer only
-            // what is left (an incomplete message, or what follows the block).
-            let offset = stream.offset;
-            let state = LogBlockState {
-                phase: &mut self.phase,
-                pending_reads: &mut self.pending_reads,
-                pending: &mut self.pending,
-            };
-            let (used, result) = run_log_block(state, bytes, offset, self.limits, self.negotiated, &mut on_event);
-            self.s2c.offset += used as u64;
-            bytes = &bytes[used..];
-            match result {
-                Ok(()) | Err(DecodeError::Incomplete { .. }) => {}
-                Err(error) => {
-                    let offset = self.s2c.offset;
-                    self.lose_sync(Direction::DaemonToClient, offset, error.to_string());
-                    self.s2c.offset += bytes.len() as u64;
-                    while let Some(event) = self.pending.pop_front() {
-                        on_event(EventRef::Other(event));
+            let buffered = self.s2c.available().len();
+            if buffered == 0 {
+                let offset = self.s2c.offset;
+                let state = LogBlockState {
+                    phase: &mut self.phase,
+                    pending_reads: &mut self.pending_reads,
+                    pending: &mut self.pending,
+                };
+                let (used, result) = run_log_block(state, bytes, offset, self.limits, self.negotiated, &mut on_event);
+                self.s2c.offset += used as u64;
+                bytes = &bytes[used..];
+                match result {
+                    Ok(()) | Err(DecodeError::Incomplete { .. }) => break,
+                    Err(error) => {
+                        let offset = self.s2c.offset;
+                        self.lose_sync(Direction::DaemonToClient, offset, error.to_string());
+                        break;
                     }
-                    return;
                 }
             }
+            if self.s2c.wait_for <= buffered {
+                break;
+            }
+            let top_up = (self.s2c.wait_for - buffered).min(bytes.len());
+            self.s2c.buf.extend_from_slice(&bytes[..top_up]);
+            bytes = &bytes[top_up..];
+            while self.phase != Phase::OutOfSync && self.step(&mut on_event) {}
+            self.s2c.compact();
+        }
+        if self.phase == Phase::OutOfSync {
+            // Lost the thread while decoding these bytes: count the rest as seen.
+            self.s2c.offset += bytes.len() as u64;
+            while let Some(event) = self.pending.pop_front() {
+                on_event(EventRef::Other(event));
+            }
+            return;
         }
         let stream = match direction {
             Direction::ClientToDaemon => &mut self.c2s,

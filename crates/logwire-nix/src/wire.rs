@@ -13,6 +13,11 @@ pub struct Limits {
     pub max_list: u64,
 }
 
+impl Limits {
+    /// No bounds: only for walking bytes already validated under real limits.
+    pub(crate) const UNBOUNDED: Limits = Limits { max_string: u64::MAX, max_list: u64::MAX };
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits { max_string: 64 << 20, max_list: 1 << 20 }
@@ -20,6 +25,7 @@ impl Default for Limits {
 }
 
 /// Bytes of zero padding that follow a string of `len` bytes.
+#[inline]
 pub fn padding(len: u64) -> u64 {
     (8 - len % 8) % 8
 }
@@ -41,23 +47,28 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub fn new(buf: &'a [u8], limits: Limits) -> Self {
         Reader { buf, pos: 0, limits }
     }
 
     /// Bytes consumed so far.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub fn remaining(&self) -> &'a [u8] {
         &self.buf[self.pos..]
     }
 
+    #[inline]
     pub fn limits(&self) -> Limits {
         self.limits
     }
 
+    #[inline]
     fn need(&self, n: u64) -> Result<usize, DecodeError> {
         let available = (self.buf.len() - self.pos) as u64;
         if n > available {
@@ -75,6 +86,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes `n` raw bytes.
+    #[inline]
     pub fn take(&mut self, n: u64) -> Result<&'a [u8], DecodeError> {
         let n = self.need(n)?;
         let bytes = &self.buf[self.pos..self.pos + n];
@@ -82,6 +94,7 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    #[inline]
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         let bytes = self.take(8)?;
         let mut word = [0u8; 8];
@@ -99,22 +112,43 @@ impl<'a> Reader<'a> {
     }
 
     /// A padded byte string, bounded by [`Limits::max_string`].
+    #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         self.bytes_capped(self.limits.max_string)
     }
 
     /// A padded byte string with an explicit cap; the padding must be zero.
+    #[inline]
     pub fn bytes_capped(&mut self, cap: u64) -> Result<&'a [u8], DecodeError> {
         let len = self.u64()?;
         if len > cap {
             return Err(DecodeError::StringTooLong { len, cap });
         }
-        let body = self.take(len)?;
-        let pad = self.take(padding(len))?;
-        if pad.iter().any(|&b| b != 0) {
-            return Err(DecodeError::NonZeroPadding { len });
+        let pad = padding(len);
+        // One bounds check for body and padding (len ≤ cap, so no overflow for any sane cap).
+        let padded = self.take(len.saturating_add(pad))?;
+        let body = &padded[..len as usize];
+        if pad > 0 {
+            // Padding ends the last 8-byte word of the padded body (which is a multiple of 8 long), in
+            // its high bytes: check them all at once.
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&padded[padded.len() - 8..]);
+            if u64::from_le_bytes(word) >> (64 - 8 * pad) != 0 {
+                return Err(DecodeError::NonZeroPadding { len });
+            }
         }
         Ok(body)
+    }
+
+    /// A padded byte string already validated (by an earlier pass over the same bytes): no cap or
+    /// padding check; `None` if the bytes are short after all.
+    #[inline]
+    pub(crate) fn bytes_unchecked(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.u64().ok()?).ok()?;
+        let end = self.pos.checked_add(len)?;
+        let body = self.buf.get(self.pos..end)?;
+        self.pos = end.checked_add((8 - len % 8) % 8)?.min(self.buf.len());
+        Some(body)
     }
 
     /// An owned copy of a padded byte string.
@@ -123,6 +157,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A list/set/map count, bounded by [`Limits::max_list`].
+    #[inline]
     pub fn count(&mut self) -> Result<u64, DecodeError> {
         let n = self.u64()?;
         if n > self.limits.max_list {
@@ -273,10 +308,25 @@ mod tests {
         assert_eq!(r.bytes(), Err(DecodeError::NonZeroPadding { len: 5 }));
 
         let mut r = Reader::new(&out[..12], Limits::default());
-        assert_eq!(r.bytes(), Err(DecodeError::Incomplete { needed: 13 }));
+        assert_eq!(r.bytes(), Err(DecodeError::Incomplete { needed: 16 }));
 
         let mut r = Reader::new(&out, Limits { max_string: 4, max_list: 10 });
         assert_eq!(r.bytes(), Err(DecodeError::StringTooLong { len: 5, cap: 4 }));
+    }
+
+    #[test]
+    fn every_padding_byte_is_checked() {
+        for len in 1..8usize {
+            let mut out = Vec::new();
+            put_bytes(&mut out, &vec![0xff; len]);
+            assert_eq!(Reader::new(&out, Limits::default()).bytes(), Ok(&vec![0xff; len][..]));
+            for pad_at in 8 + len..out.len() {
+                let mut bad = out.clone();
+                bad[pad_at] = 1;
+                let got = Reader::new(&bad, Limits::default()).bytes();
+                assert_eq!(got, Err(DecodeError::NonZeroPadding { len: len as u64 }), "len {len}, byte {pad_at}");
+            }
+        }
     }
 
     #[test]
