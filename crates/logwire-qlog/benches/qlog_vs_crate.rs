@@ -1,9 +1,10 @@
 //! logwire-qlog vs the `qlog` 0.18.2 crate, same events, same run (workload: ../shared/notes/qlog.md §4).
 //!
 //! - write: `QlogStreamer` → `BufWriter<File>` (64 KiB) vs logwire's `Streamer` → `File`;
-//! - read of the newest layout (the crate's own output): `QlogSeqReader` (BufReader 64 KiB, typed events)
-//!   vs logwire's `Reader` (file read + every event: normalised name, time, data validated and kept raw),
-//!   and logwire with typed data (`Event::typed`) too;
+//! - read of the newest layout (the crate's own output), both sides yielding every event's name, time and
+//!   owned typed data: from the file (`QlogSeqReader` on a 64 KiB BufReader vs logwire's `stream::read_seq`),
+//!   and from the same bytes in memory (`Cursor` vs `Reader`: the parsing alone); plus logwire's lazy view (name,
+//!   time, `data` validated and kept as text, not typed), labelled as such;
 //! - read of a 0.3 file (ngtcp2's fixture events repeated), which the crate cannot read at all.
 //!
 //! `cargo bench -p logwire-qlog --bench qlog_vs_crate [-- EVENTS]` (default 300,000; median of 3 runs).
@@ -55,7 +56,11 @@ fn write_logwire(path: &Path, n: u64) -> u64 {
 
 fn read_anchor(path: &Path) -> u64 {
     let file = std::fs::File::open(path).unwrap();
-    let reader = qlog::reader::QlogSeqReader::new(Box::new(BufReader::with_capacity(64 * 1024, file))).unwrap();
+    read_anchor_from(Box::new(BufReader::with_capacity(64 * 1024, file)))
+}
+
+fn read_anchor_from(input: Box<dyn std::io::BufRead + Send + Sync>) -> u64 {
+    let reader = qlog::reader::QlogSeqReader::new(input).unwrap();
     let mut n = 0;
     for e in reader {
         if let qlog::reader::Event::Qlog(e) = e {
@@ -66,14 +71,34 @@ fn read_anchor(path: &Path) -> u64 {
     n
 }
 
+/// From the file through `read_seq`'s reused buffer.
 fn read_logwire(path: &Path, typed: bool) -> u64 {
-    let bytes = std::fs::read(path).unwrap();
-    let mut r = logwire_qlog::Reader::new(&bytes).unwrap();
+    let mut n = 0;
+    logwire_qlog::stream::read_seq(std::fs::File::open(path).unwrap(), |item, trace| {
+        let e = item.unwrap();
+        if typed {
+            let (name, time) = (e.name.clone(), e.time_ms);
+            std::hint::black_box((name, time, e.into_typed(trace)));
+        } else {
+            std::hint::black_box((&e.name, e.time_ms, e.data_raw));
+        }
+        n += 1;
+    })
+    .unwrap();
+    n
+}
+
+/// Every event's normalised name and time, and with `typed` its owned typed data (what the crate's
+/// reader yields); without, `data` only validated and kept as text.
+fn read_logwire_from(bytes: &[u8], typed: bool) -> u64 {
+    let mut r = logwire_qlog::Reader::new(bytes).unwrap();
     let mut n = 0;
     while let Some(item) = r.next() {
         let e = item.unwrap();
         if typed {
-            std::hint::black_box(e.typed(&r.traces[e.trace]));
+            let (name, time) = (e.name.clone(), e.time_ms);
+            let trace = e.trace;
+            std::hint::black_box((name, time, e.into_typed(&r.traces[trace])));
         } else {
             std::hint::black_box((&e.name, e.time_ms, e.data_raw));
         }
@@ -108,10 +133,15 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (a_path, l_path, v03) =
         (dir.path().join("anchor.sqlog"), dir.path().join("logwire.sqlog"), dir.path().join("v03.sqlog"));
-    println!("qlog_vs_crate: {n} events, median of 3 runs");
+    println!("qlog_vs_crate: {n} events, median of 3 runs (writes: 5, interleaved)");
 
-    let (anchor_w, _) = rate(3, || write_anchor(&a_path, n));
-    let (ours_w, _) = rate(3, || write_logwire(&l_path, n));
+    // Interleaved runs, so both writers see the same load on a busy machine; median of 5.
+    let (mut anchor_rates, mut ours_rates) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        anchor_rates.push(rate(1, || write_anchor(&a_path, n)).0);
+        ours_rates.push(rate(1, || write_logwire(&l_path, n)).0);
+    }
+    let (anchor_w, ours_w) = (median(anchor_rates), median(ours_rates));
     let size = std::fs::metadata(&a_path).unwrap().len() as f64;
     println!(
         "write   qlog 0.18.2 QlogStreamer+BufWriter<File>: {:>10.0} events/s ({:.0} MB/s)",
@@ -125,27 +155,24 @@ fn main() {
         ours_w / anchor_w
     );
 
+    // From the file: the crate through a 64 KiB BufReader, logwire through `stream::read_seq`.
     let (anchor_r, na) = rate(3, || read_anchor(&a_path));
-    let (ours_r, nl) = rate(3, || read_logwire(&a_path, false));
     let (ours_t, nt) = rate(3, || read_logwire(&a_path, true));
-    assert_eq!((na, nl, nt), (n, n, n), "every reader reads every event");
-    println!(
-        "read    qlog 0.18.2 QlogSeqReader (typed):         {:>10.0} events/s ({:.0} MB/s)",
-        anchor_r,
-        anchor_r * size / n as f64 / 1e6
-    );
-    println!(
-        "read    logwire Reader (names, times, raw data):   {:>10.0} events/s ({:.0} MB/s)   ratio {:.2}x",
-        ours_r,
-        ours_r * size / n as f64 / 1e6,
-        ours_r / anchor_r
-    );
-    println!(
-        "read    logwire Reader + typed data:               {:>10.0} events/s ({:.0} MB/s)   ratio {:.2}x",
-        ours_t,
-        ours_t * size / n as f64 / 1e6,
-        ours_t / anchor_r
-    );
+    // From the same bytes in memory, for both: the parsing alone.
+    let bytes: &'static [u8] = Vec::leak(std::fs::read(&a_path).unwrap());
+    let (anchor_m, nam) = rate(3, || read_anchor_from(Box::new(bytes)));
+    let (ours_m, nm) = rate(3, || read_logwire_from(bytes, true));
+    let (ours_lazy, nlazy) = rate(3, || read_logwire_from(bytes, false));
+    assert_eq!((na, nt, nam, nm, nlazy), (n, n, n, n, n), "every reader reads every event");
+    let line = |what: &str, r: f64, anchor: Option<f64>| {
+        let ratio = anchor.map(|a| format!("   ratio {:.2}x", r / a)).unwrap_or_default();
+        println!("{what:<51}{r:>10.0} events/s ({:.0} MB/s){ratio}", r * size / n as f64 / 1e6);
+    };
+    line("read    file: qlog 0.18.2 QlogSeqReader (typed):", anchor_r, None);
+    line("read    file: logwire read_seq (names, times, typed):", ours_t, Some(anchor_r));
+    line("read    memory: qlog 0.18.2 QlogSeqReader (typed):", anchor_m, None);
+    line("read    memory: logwire Reader (names, times, typed):", ours_m, Some(anchor_m));
+    line("read    memory: logwire Reader, lazy (data as text):", ours_lazy, Some(anchor_m));
 
     make_v03_file(&v03, n);
     let v03_size = std::fs::metadata(&v03).unwrap().len() as f64;

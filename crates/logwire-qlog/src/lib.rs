@@ -9,7 +9,8 @@
 //! - [`reader`]: [`Reader`] sniffs JSON-SEQ vs contained JSON, reads the [`Header`] and [`Trace`]s of any
 //!   version, and yields borrowed [`Event`]s: normalised name and time, `data` kept as the exact JSON text.
 //!   Damaged records become [`Damage`] (record number, byte offset) and reading resumes at the next RS.
-//!   [`SeqTail`] splits a growing JSON-SEQ file into records for tailing.
+//!   [`SeqTail`] splits a growing JSON-SEQ file into records for tailing; [`stream::read_seq`] reads a
+//!   JSON-SEQ file through one reused buffer instead of holding it whole.
 //! - [`normalise`]: old names and fields to new (`transport:X` → `quic:X`, `header.packet_size` →
 //!   `raw.length`, `owner` → `initiator`, quinn 0.11's RTT seconds → ms, …).
 //! - [`events`]: [`EventKind`] names every event of the drafts (and the legacy QPACK events);
@@ -29,11 +30,13 @@ pub mod compress;
 pub mod error;
 pub mod events;
 mod fastjson;
+mod fastread;
 pub mod header;
 pub mod normalise;
 pub mod number;
 pub mod reader;
 pub mod record;
+pub mod stream;
 pub mod tail;
 pub mod tools;
 pub mod writer;

@@ -3,9 +3,10 @@
 //! [`Reader::new`] sniffs the first non-blank byte (0x1E: JSON-SEQ; `{`: contained JSON), reads the
 //! header and the traces, then yields [`Event`]s one at a time. An event borrows from the input: its name
 //! is normalised (usually without allocating), its time is normalised to milliseconds since the trace's
-//! reference, and its `data` is kept as the exact JSON text ([`RawValue`]) — validated, not built into a
-//! tree. That is what makes reading fast and lossless; [`Event::data`] and [`Event::typed`] build the
-//! normalised tree or the typed event when asked.
+//! reference, and its `data` is kept as the exact JSON text — validated, not built into a tree. Packet
+//! events (the bulk of every file) are typed in the same pass by a strict reader (`fastread`) when they
+//! fit its subset; everything else is typed on demand. [`Event::data`] and [`Event::typed`] /
+//! [`Event::into_typed`] give the normalised tree or the typed event.
 //!
 //! JSON-SEQ records are split on RS (0x1E), never on newlines, so pretty-printed records work. A record
 //! that does not parse (corrupt, truncated by a crash) yields a [`Damage`] with its record number and byte
@@ -40,20 +41,22 @@ pub struct Event<'a> {
     pub name: Cow<'a, str>,
     /// The name as written.
     pub original_name: Cow<'a, str>,
-    /// `data` exactly as written.
-    pub data_raw: Option<&'a RawValue>,
+    /// `data` exactly as written (validated JSON).
+    pub data_raw: Option<&'a str>,
     /// The event's own `group_id`, as text.
     pub group_id: Option<Cow<'a, str>>,
     /// Every other top-level field, exactly as written (`tuple`, `time_format`, custom fields…).
     pub extra: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// The whole record, exactly as written.
     pub raw: &'a str,
+    /// The typed data, when the reader built it while reading (packet events).
+    typed_data: Option<Box<crate::EventData>>,
 }
 
 impl Event<'_> {
     /// The data as written, as a tree (`{}` when absent).
     pub fn data_as_written(&self) -> Value {
-        self.data_raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or_else(|| Value::Object(Map::new()))
+        self.data_raw.and_then(|r| serde_json::from_str(r).ok()).unwrap_or_else(|| Value::Object(Map::new()))
     }
 
     /// The data with newest-draft field names and units.
@@ -65,7 +68,18 @@ impl Event<'_> {
 
     /// The typed event (known names) or [`crate::EventData::Other`].
     pub fn typed(&self, trace: &Trace) -> crate::EventData {
+        if let Some(t) = &self.typed_data {
+            return (**t).clone();
+        }
         crate::EventData::from_parts(&self.name, self.data(trace))
+    }
+
+    /// [`Event::typed`] without a copy of data the reader already typed.
+    pub fn into_typed(self, trace: &Trace) -> crate::EventData {
+        match self.typed_data {
+            Some(t) => *t,
+            None => crate::EventData::from_parts(&self.name, self.data(trace)),
+        }
     }
 
     /// Time since the Unix epoch in ms, when the trace has a real clock.
@@ -281,7 +295,24 @@ pub fn decode_event<'r>(
     trace_index: usize,
 ) -> std::result::Result<Event<'r>, (String, bool)> {
     let err = |e: serde_json::Error| (e.to_string(), e.is_eof());
-    let fields: RecordFields<'r> = if first_non_blank(text) == Some(b'[') {
+    let old_names = header.old_names();
+    let is_packet =
+        |n: &str| matches!(normalise::event_name(n, old_names).as_ref(), "quic:packet_sent" | "quic:packet_received");
+    let mut typed_data = None;
+    let fields: RecordFields<'r> = if let Some(fast) = crate::fastread::packet_record(text, is_packet) {
+        let sent = normalise::event_name(fast.name, old_names) == "quic:packet_sent";
+        typed_data = Some(Box::new(if sent {
+            crate::EventData::PacketSent(fast.packet)
+        } else {
+            crate::EventData::PacketReceived(fast.packet)
+        }));
+        RecordFields {
+            time: Some(LenientF64(fast.time)),
+            name: Some(CowStr(Cow::Borrowed(fast.name))),
+            data: Some(fast.data),
+            ..RecordFields::default()
+        }
+    } else if first_non_blank(text) == Some(b'[') {
         let items: Vec<&'r RawValue> = serde_json::from_str(text).map_err(err)?;
         array_event(items, trace.event_fields.as_deref())
     } else {
@@ -303,13 +334,12 @@ pub fn decode_event<'r>(
         time_ms = trace.last_time_ms + written * trace.time.unit_ms;
     }
     trace.last_time_ms = time_ms;
-    let old_names = header.old_names();
     let name = match &original_name {
         Cow::Borrowed(n) => normalise::event_name(n, old_names),
         Cow::Owned(n) => Cow::Owned(normalise::event_name(n, old_names).into_owned()),
     };
     if old_names && !trace.rtt_unit_known && name == "quic:recovery_metrics_updated" {
-        if let Some(data) = fields.data.and_then(|d| serde_json::from_str::<Value>(d.get()).ok()) {
+        if let Some(data) = fields.data.and_then(|d| serde_json::from_str::<Value>(d).ok()) {
             if let Some(seconds) = normalise::looks_like_rtt_in_seconds(&data) {
                 trace.rtt_in_seconds = seconds;
                 trace.rtt_unit_known = true;
@@ -335,6 +365,7 @@ pub fn decode_event<'r>(
         group_id,
         extra,
         raw: text.trim(),
+        typed_data,
     })
 }
 
@@ -356,7 +387,7 @@ fn array_event<'r>(items: Vec<&'r RawValue>, event_fields: Option<&[String]>) ->
             "relative_time" | "time" | "delta_time" => f.time = serde_json::from_str(item.get()).ok(),
             "category" => f.category = text(),
             "event" | "event_type" => f.event = text(),
-            "data" => f.data = Some(item),
+            "data" => f.data = Some(item.get()),
             "" => f.extra.push((Cow::Owned(format!("field_{i}")), item)),
             other => f.extra.push((Cow::Owned(other.to_string()), item)),
         }
@@ -371,7 +402,7 @@ struct RecordFields<'a> {
     name: Option<CowStr<'a>>,
     category: Option<CowStr<'a>>,
     event: Option<CowStr<'a>>,
-    data: Option<&'a RawValue>,
+    data: Option<&'a str>,
     group_id: Option<&'a RawValue>,
     time_format: Option<CowStr<'a>>,
     time_format_raw: Option<&'a RawValue>,
@@ -398,7 +429,7 @@ impl<'de> serde::Deserialize<'de> for RecordFields<'de> {
                             );
                         }
                         "name" => f.name = Some(map.next_value()?),
-                        "data" => f.data = Some(map.next_value()?),
+                        "data" => f.data = Some(map.next_value::<&'de RawValue>()?.get()),
                         "group_id" => f.group_id = Some(map.next_value()?),
                         "category" => f.category = Some(map.next_value()?),
                         "event" => f.event = Some(map.next_value()?),

@@ -338,8 +338,7 @@ pub fn check(input: &[u8]) -> Result<Vec<Problem>> {
             }
             *last = e.time_ms;
         }
-        if let Some(raw) = e.data_raw {
-            let text = raw.get();
+        if let Some(text) = e.data_raw {
             for (old, new) in [("\"packet_size\"", "raw.length"), ("\"owner\"", "initiator")] {
                 if text.contains(old) {
                     out.push(Problem {

@@ -1,6 +1,8 @@
 //! The reader on the real fixtures (every event, per-name counts checked against the file's text) and
 //! on every layout and leniency the issue lists.
 
+mod common;
+
 use logwire_qlog::{EventData, QuicFrame, Reader, Serialization, Version};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -250,4 +252,42 @@ fn hostile_inputs_are_errors_not_panics() {
             .read_all();
     assert!(events.is_empty());
     assert_eq!(damage.len(), 3);
+}
+
+/// The reader types packet events in one strict pass and leaves everything else to serde: on the real
+/// files, the logwire workload and edge cases, both ways must give the same typed events.
+#[test]
+fn fast_typed_packets_equal_the_serde_path() {
+    let lenient = "\u{1e}{\"file_schema\":\"urn:ietf:params:qlog:file:sequential\",\"serialization_format\":\"application/qlog+json-seq\",\"trace\":{}}\n".to_string()
+        + "\u{1e}{\"time\":1,\"name\":\"quic:packet_sent\",\"data\":{\"header\":{\"packet_type\":\"1RTT\",\"packet_number\":\"7\"}}}\n"
+        + "\u{1e}{\"time\":2,\"name\":\"quic:packet_sent\",\"data\":{\"header\":{\"packet_type\":\"x\"},\"frames\":[{\"frame_type\":\"ack\",\"ack_delay\":1e999}]}}\n"
+        + "\u{1e}{\"time\":3,\"name\":\"quic:packet_received\",\"data\":{\"header\":{\"packet_type\":\"initial\",\"length\":5},\"frames\":[{\"frame_type\":\"padding\"}]}}\n"
+        + "\u{1e}{ \"time\" : 4.25 , \"name\" : \"quic:packet_received\" , \"data\" : { \"header\" : { \"packet_type\" : \"handshake\" } , \"frames\" : [ { \"frame_type\" : \"ack\" , \"acked_ranges\" : [ [ 1 , 3 ] , [ 5 ] ] } ] } }\n";
+    let mut sent = Vec::new();
+    let mut s = logwire_qlog::Streamer::new(&mut sent, Default::default()).unwrap();
+    s.start_log().unwrap();
+    for i in 0..200u64 {
+        s.add_event(i as f64 * 0.0123, &common::workload::logwire_event(i)).unwrap();
+    }
+    s.finish_log().unwrap();
+    let inputs = [
+        fixture("ngtcp2-0.12.1-client-clean.sqlog"),
+        fixture("quinn-0.11.19-server.sqlog"),
+        fixture("SYNTHETIC-qlog-crate-0.18.2-streamer.sqlog"),
+        lenient.into_bytes(),
+        sent,
+    ];
+    let mut packets = 0;
+    for bytes in &inputs {
+        let (_, traces, events, damage) = Reader::new(bytes).unwrap().read_all();
+        assert!(damage.is_empty(), "{damage:?}");
+        for e in &events {
+            let trace = &traces[e.trace];
+            let slow = EventData::from_parts(&e.name, e.data(trace));
+            assert_eq!(e.typed(trace), slow, "{}", e.raw);
+            assert_eq!(e.clone().into_typed(trace), slow);
+            packets += usize::from(matches!(slow, EventData::PacketSent(_) | EventData::PacketReceived(_)));
+        }
+    }
+    assert!(packets > 250, "{packets} packet events compared");
 }
