@@ -88,12 +88,7 @@ impl ClientHello {
 
     /// Decodes the client's magic and version (16 bytes).
     pub fn decode_version(r: &mut Reader<'_>) -> Result<ProtocolVersion, DecodeError> {
-        expect_magic(r, WORKER_MAGIC_1)?;
-        let version = ProtocolVersion(r.u64()?);
-        if version.major() != 1 || version < ProtocolVersion::MINIMUM {
-            return Err(DecodeError::UnsupportedVersion(version.0));
-        }
-        Ok(version)
+        magic_and_version(r, WORKER_MAGIC_1)
     }
 
     /// Decodes what follows the version, for the negotiated version.
@@ -114,6 +109,16 @@ impl ClientHello {
         }
         Ok(hello)
     }
+}
+
+/// A side's magic number then its protocol version, which must be 1.x and at least the minimum.
+fn magic_and_version(r: &mut Reader<'_>, magic: u64) -> Result<ProtocolVersion, DecodeError> {
+    expect_magic(r, magic)?;
+    let version = ProtocolVersion(r.u64()?);
+    if version.major() != 1 || version < ProtocolVersion::MINIMUM {
+        return Err(DecodeError::UnsupportedVersion(version.0));
+    }
+    Ok(version)
 }
 
 /// What the daemon sends before its startup log block.
@@ -152,12 +157,7 @@ impl DaemonHello {
     }
 
     pub fn decode_version(r: &mut Reader<'_>) -> Result<ProtocolVersion, DecodeError> {
-        expect_magic(r, WORKER_MAGIC_2)?;
-        let version = ProtocolVersion(r.u64()?);
-        if version.major() != 1 || version < ProtocolVersion::MINIMUM {
-            return Err(DecodeError::UnsupportedVersion(version.0));
-        }
-        Ok(version)
+        magic_and_version(r, WORKER_MAGIC_2)
     }
 
     pub fn decode_rest(
