@@ -149,6 +149,11 @@ pub struct Record {
     pub name: String,
     pub level: Option<Level>,
     pub attrs: Attrs,
+    /// The attrs already rendered as the text of one JSON object (see [`JsonObjectWriter`]), for producers on
+    /// hot paths: the store writes this text as it is instead of serialising [`Record::attrs`], which must
+    /// then be empty. Records read back from the store always come with `attrs` filled and this `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attrs_json: Option<String>,
     pub body: Option<String>,
 }
 
@@ -165,6 +170,7 @@ impl Record {
             name: name.into(),
             level: None,
             attrs: Attrs::new(),
+            attrs_json: None,
             body: None,
         }
     }
@@ -191,6 +197,12 @@ impl Record {
 
     pub fn with_attr(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.attrs.insert(key.into(), value.into());
+        self
+    }
+
+    /// Attrs already rendered by a [`JsonObjectWriter`]; see [`Record::attrs_json`].
+    pub fn with_attrs_json(mut self, object: JsonObjectWriter) -> Self {
+        self.attrs_json = Some(object.finish());
         self
     }
 
@@ -222,6 +234,99 @@ impl Record {
         end.attrs = end_attrs;
         [start, end]
     }
+}
+
+/// Writes one JSON object straight to text, key by key, for [`Record::attrs_json`]: a producer that has its
+/// values at hand (a decoded g3proxy record, a Nix log line) skips building an [`Attrs`] map that the store
+/// would only serialise again — per record that map costs an allocation per key and value plus a tree.
+///
+/// Keys must be unique: the writer does not check (JSON readers disagree on which duplicate wins).
+#[derive(Debug, Clone)]
+pub struct JsonObjectWriter {
+    out: Vec<u8>,
+    empty: bool,
+}
+
+impl Default for JsonObjectWriter {
+    fn default() -> Self {
+        JsonObjectWriter::with_capacity(64)
+    }
+}
+
+impl JsonObjectWriter {
+    /// An empty object, with room for `bytes` of text.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut out = Vec::with_capacity(bytes.max(2));
+        out.push(b'{');
+        JsonObjectWriter { out, empty: true }
+    }
+
+    /// Whether no key has been written.
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        write_json_str(&mut self.out, key);
+        self.out.push(b':');
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        self.key(key);
+        write_json_str(&mut self.out, value);
+        self
+    }
+
+    pub fn i64(&mut self, key: &str, value: i64) -> &mut Self {
+        self.key(key);
+        self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self
+    }
+
+    pub fn u64(&mut self, key: &str, value: u64) -> &mut Self {
+        self.key(key);
+        self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self
+    }
+
+    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+        self.key(key);
+        self.out.extend_from_slice(if value { b"true" } else { b"false" });
+        self
+    }
+
+    /// Any JSON value; strings, integers and booleans take the direct paths above.
+    pub fn value(&mut self, key: &str, value: &Value) -> &mut Self {
+        match value {
+            Value::String(s) => self.str(key, s),
+            Value::Bool(b) => self.bool(key, *b),
+            Value::Number(n) if n.is_u64() => self.u64(key, n.as_u64().unwrap_or_default()),
+            Value::Number(n) if n.is_i64() => self.i64(key, n.as_i64().unwrap_or_default()),
+            other => {
+                self.key(key);
+                // Serialising a `Value` into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut self.out, other);
+                self
+            }
+        }
+    }
+
+    /// The object's text.
+    pub fn finish(mut self) -> String {
+        self.out.push(b'}');
+        // Only UTF-8 went in: keys and strings came as `&str`, everything else is ASCII.
+        String::from_utf8(self.out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+/// `s` as a JSON string literal (serde_json's escaping: quotes, backslash and control characters).
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a `&str` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before 1970).
@@ -273,6 +378,22 @@ mod tests {
         assert!(v.get("text").is_none());
         let v = binary_value(b"GET /");
         assert_eq!(v["text"], "GET /");
+    }
+
+    #[test]
+    fn json_object_writer_matches_serde_json() {
+        let mut w = JsonObjectWriter::default();
+        assert!(w.is_empty());
+        w.str("a\"b", "line\n\u{1}é").i64("neg", -5).u64("big", u64::MAX).bool("ok", true);
+        w.value("list", &serde_json::json!([1, "x", null])).value("f", &serde_json::json!(1.5));
+        assert!(!w.is_empty());
+        let text = w.finish();
+        let parsed: Attrs = serde_json::from_str(&text).unwrap();
+        let expected = serde_json::json!({
+            "a\"b": "line\n\u{1}é", "neg": -5, "big": u64::MAX, "ok": true, "list": [1, "x", null], "f": 1.5
+        });
+        assert_eq!(Value::Object(parsed), expected);
+        assert_eq!(JsonObjectWriter::default().finish(), "{}");
     }
 
     #[test]

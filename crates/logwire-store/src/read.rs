@@ -135,6 +135,7 @@ pub fn row_to_record(row: &Row<'_>) -> Result<Record> {
         name: get(row, "name", id)?,
         level: level.map(|l| l.parse()).transpose().map_err(|e| bad("level", format!("{e}")))?,
         attrs: serde_json::from_str::<Attrs>(&attrs).map_err(|e| bad("attrs", format!("not a JSON object: {e}")))?,
+        attrs_json: None,
         body: get(row, "body", id)?,
     })
 }

@@ -1,6 +1,6 @@
 //! End-to-end tests of the store: schema, writer, views, read side.
 
-use logwire_model::{Attrs, Kind, Level, Record, Source};
+use logwire_model::{Attrs, JsonObjectWriter, Kind, Level, Record, Source};
 use logwire_store::{
     open_read_only, query, query_each, render_json_lines, render_table, CommitOutcome, QueryResult, Store, StoreError,
     StoreHandle, Tailer, WriterConfig, SCHEMA_VERSION,
@@ -564,4 +564,29 @@ fn batched_inserts_keep_every_field_and_the_order() {
         Tailer::new(&path, false).unwrap().with_limit(1_000).poll().unwrap().into_iter().map(|(_, r)| r).collect();
     let expected: Vec<Record> = records.iter().chain(&records[..3]).cloned().collect();
     assert_eq!(read, expected);
+}
+
+#[test]
+fn attrs_rendered_by_the_producer_are_stored_verbatim_and_read_back_as_attrs() {
+    let (_dir, path) = temp_db();
+    let mut object = JsonObjectWriter::default();
+    object.str("task_id", "8e1624fce57f11f18869c59c5f289d8d").u64("c_rd_bytes", 146).bool("reuse", false);
+    object.value("quoted", &json!("a \"b\"\n"));
+    let rendered = Record::event(5, Source::G3, "t", "g3:escape:x").with_attrs_json(object);
+    let text = rendered.attrs_json.clone().unwrap();
+    let mut store = Store::open(&path).unwrap();
+    store.insert(&[rendered, sample()]).unwrap();
+    // The text went in as it was…
+    assert_eq!(scalar(&path, "SELECT attrs FROM events WHERE time_ns = 5"), Value::String(text));
+    assert_eq!(
+        scalar(&path, "SELECT json_extract(attrs, '$.quoted') FROM events WHERE time_ns = 5"),
+        json!("a \"b\"\n")
+    );
+    // …and reads back as ordinary attrs.
+    let got = Tailer::new(&path, false).unwrap().poll().unwrap();
+    let back = &got[0].1;
+    assert_eq!(back.attrs_json, None);
+    assert_eq!(back.attrs["c_rd_bytes"], json!(146));
+    assert_eq!(back.attrs["reuse"], json!(false));
+    assert_eq!(got[1].1, sample());
 }
