@@ -4,7 +4,8 @@
 //! unescaping): the measurement behind hand-writing the syslog decoder.
 //!
 //! Input: the real captures (`shared/fixtures/g3/`), repeated; CEE inputs are the captures re-encoded by
-//! the emitter. `cargo bench -p logwire-g3 --bench parse [-- ROUNDS]` (default 2000 rounds × 27 records).
+//! the emitter. `cargo bench -p logwire-g3 --bench parse [-- ROUNDS [store]]` (default 2000 rounds × 27
+//! records; `store` runs only the parse + store lines).
 
 use logwire_g3::emit::{encode_syslog, reencode};
 use logwire_g3::forward::{event_to_log, ForwardDecoder, ForwardMessage};
@@ -72,6 +73,11 @@ fn time_each(inputs: &[Vec<u8>], rounds: usize, mut f: impl FnMut(&[u8])) -> f64
 fn main() {
     let rounds: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2000);
     let rfc5424 = lines("rfc5424/syslog-udp.raw");
+    if std::env::args().any(|a| a == "store") {
+        // `-- ROUNDS store`: only the end-to-end store lines (for profiling the write path).
+        store_end_to_end(rounds, &rfc5424);
+        return;
+    }
     let rfc3164 = lines("rfc3164/syslog-udp.raw");
     let logs5424: Vec<G3Log> = rfc5424.iter().map(|g| syslog::decode(g).unwrap()).collect();
     let logs3164: Vec<G3Log> = rfc3164.iter().map(|g| syslog::decode(g).unwrap()).collect();
@@ -144,19 +150,49 @@ fn main() {
     );
     let min = parse_rates.iter().cloned().fold(f64::MAX, f64::min);
     println!("slowest format: {:.1}× the anchor (goal ≥ 10×)", min / ANCHOR_PER_S);
+    store_end_to_end(rounds, &rfc5424);
+}
 
-    // Parse + map + store, end to end, the two ways logwire writes: `g3 import` (Store::insert in
-    // batches) and `serve` (the writer thread behind the bounded queue).
+/// The capture's records as round `round` of a long-running g3proxy would log them: every task gets its own
+/// task_id and a later `start_at`. Repeating the capture verbatim would put all rounds' records on the same
+/// 27 trace ids and times, which flatters the store's indexes.
+fn as_round(logs: &[G3Log], round: usize) -> Vec<Vec<u8>> {
+    // g3proxy's task ids are UUID v1: the first 8 hex digits are the low 32 bits of a 100 ns clock. One round
+    // = 200 ms later, so 2000 rounds stay inside one 429 s wrap of that field, as in a real log.
+    let ticks = (round as u32).wrapping_mul(2_000_000);
+    logs.iter()
+        .map(|log| {
+            let mut log = log.clone();
+            for (k, v) in &mut log.fields {
+                match k.as_str() {
+                    "task_id" => {
+                        let id = v.as_str().unwrap();
+                        let low = u32::from_str_radix(&id[..8], 16).unwrap().wrapping_add(ticks);
+                        *v = format!("{low:08x}{}", &id[8..]).into();
+                    }
+                    "start_at" => *v = (v.as_i64().unwrap() + round as i64 * 200_000_000).into(),
+                    _ => {}
+                }
+            }
+            let Origin::Syslog(h) = &log.origin else { unreachable!() };
+            encode_syslog(&log, h)
+        })
+        .collect()
+}
+
+/// Parse + map + store on the RFC 5424 capture, the two ways logwire writes.
+fn store_end_to_end(rounds: usize, rfc5424: &[Vec<u8>]) {
     let dir = tempfile::tempdir().unwrap();
-    let inputs = &rfc5424;
+    let logs: Vec<G3Log> = rfc5424.iter().map(|g| syslog::decode(g).unwrap()).collect();
     let store_rounds = rounds.min(4000);
+    let rounds_input: Vec<Vec<Vec<u8>>> = (0..store_rounds).map(|r| as_round(&logs, r)).collect();
     let n = store_rounds * 27;
     {
         let mut store = Store::open(dir.path().join("import.db")).unwrap();
         let start = Instant::now();
         let mut batch: Vec<Record> = Vec::with_capacity(10_000);
         let mut records = 0usize;
-        for _ in 0..store_rounds {
+        for inputs in &rounds_input {
             for g in inputs {
                 let log = syslog::decode(g).unwrap();
                 batch.extend(to_records(&log, 0));
@@ -175,9 +211,11 @@ fn main() {
     }
     {
         // The store alone, on the same records already decoded: the ceiling of the two lines above.
-        let records: Vec<Record> = (0..store_rounds)
-            .flat_map(|_| inputs.iter().flat_map(|g| to_records(&syslog::decode(g).unwrap(), 0)))
+        let records: Vec<Record> = rounds_input
+            .iter()
+            .flat_map(|inputs| inputs.iter().flat_map(|g| to_records(&syslog::decode(g).unwrap(), 0)))
             .collect();
+        assert!(records.iter().all(|r| r.attrs_json.is_some()), "g3 records come with their attrs rendered");
         let mut store = Store::open(dir.path().join("store-only.db")).unwrap();
         let start = Instant::now();
         for chunk in records.chunks(8192) {
@@ -199,7 +237,7 @@ fn main() {
         let start = Instant::now();
         let mut records = 0usize;
         let mut batch = Vec::with_capacity(300);
-        for _ in 0..store_rounds {
+        for inputs in &rounds_input {
             for g in inputs {
                 let log = syslog::decode(g).unwrap();
                 batch.extend(to_records(&log, 0));
@@ -209,9 +247,39 @@ fn main() {
         }
         handle.flush().unwrap();
         let secs = start.elapsed().as_secs_f64();
+        let writer_cpu = thread_cpu_secs("logwire-store-w");
+        let checkpoint_cpu = thread_cpu_secs("logwire-store-c");
         let stats = guard.close().unwrap();
         assert_eq!(stats.written as usize, records);
         report("parse + store (serve path, writer thread)", n, secs);
         println!("{:<44} {:>9} model records {:>12.0} records/s (goal ≥ 300k)", "", records, records as f64 / secs);
+        // CPU time does not depend on what else runs on the machine: the writer's ceiling in records/s.
+        if let (Some(w), Some(c)) = (writer_cpu, checkpoint_cpu) {
+            println!(
+                "{:<44} writer thread {:.2} µs CPU/record ({:.0} records/s per core), checkpoint thread {:.2} µs",
+                "",
+                w * 1e6 / records as f64,
+                records as f64 / w,
+                c * 1e6 / records as f64
+            );
+        }
     }
+}
+
+/// CPU time (user + system) so far of this process's thread whose name starts with `prefix` (Linux).
+fn thread_cpu_secs(prefix: &str) -> Option<f64> {
+    let ticks_per_s = 100.0; // USER_HZ on Linux
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end().starts_with(prefix) {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            return Some((utime + stime) / ticks_per_s);
+        }
+    }
+    None
 }

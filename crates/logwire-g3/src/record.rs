@@ -18,23 +18,48 @@
 use crate::log::{G3Log, Origin, SyslogFormat};
 use crate::schema::LogType;
 use crate::value::parse_timestamp;
-use logwire_model::{Attrs, Kind, Level, Record, Source};
+use logwire_model::{Attrs, JsonObjectWriter, Kind, Level, Record, Source};
 use serde_json::Value;
 
-fn attrs_of(log: &G3Log) -> Attrs {
-    let mut attrs = Attrs::new();
-    for (k, v) in &log.fields {
-        if !v.is_null() {
-            attrs.insert(k.clone(), v.clone());
+/// The attrs of `log` (or only the fields named in `only`) written straight to JSON text: every typed field
+/// in wire order, nulls omitted, then `msg` and `untyped`. A key that repeats keeps its last value, as
+/// [`G3Log::get`] reads it.
+fn render_attrs(log: &G3Log, only: Option<&[&str]>) -> JsonObjectWriter {
+    let fields = &log.fields;
+    // Per key, its length and first 15 bytes in one integer: comparing those finds repeated keys without a
+    // string comparison per pair (and equal signatures of keys up to 15 bytes mean equal keys).
+    let signature = |k: &str| {
+        let b = k.as_bytes();
+        let mut sig = [0u8; 16];
+        let n = b.len().min(15);
+        sig[..n].copy_from_slice(&b[..n]);
+        sig[15] = b.len().min(255) as u8;
+        u128::from_le_bytes(sig)
+    };
+    let sigs: Vec<u128> = fields.iter().map(|(k, _)| signature(k)).collect();
+    let mut out = JsonObjectWriter::with_capacity(if only.is_some() { 256 } else { 1024 });
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if v.is_null() || only.is_some_and(|keys| !keys.contains(&k.as_str())) {
+            continue;
+        }
+        if (k == "msg" && !log.msg.is_empty()) || (k == "untyped" && !log.untyped.is_empty()) {
+            continue;
+        }
+        let repeated_later =
+            sigs[i + 1..].iter().zip(&fields[i + 1..]).any(|(&sig, (later, _))| sig == sigs[i] && later == k);
+        if !repeated_later {
+            out.value(k, v);
         }
     }
-    if !log.msg.is_empty() {
-        attrs.insert("msg".into(), log.msg.clone().into());
+    if only.is_none() {
+        if !log.msg.is_empty() {
+            out.str("msg", &log.msg);
+        }
+        if !log.untyped.is_empty() {
+            out.value("untyped", &Value::from(log.untyped.clone()));
+        }
     }
-    if !log.untyped.is_empty() {
-        attrs.insert("untyped".into(), log.untyped.clone().into());
-    }
-    attrs
+    out
 }
 
 /// The records for one g3proxy log. `received_ns` is used only when the record has no `start_at` and no
@@ -51,7 +76,7 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
         Origin::Syslog(_) => received_ns,
     };
     let start_ns = log.start_ns();
-    let attrs = attrs_of(log);
+    let attrs = render_attrs(log, None);
     let text = |k: &str| log.get_str(k).unwrap_or("").to_string();
     match log.log_type() {
         LogType::Task => {
@@ -60,15 +85,12 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
             let event = log.get_str("task_event").unwrap_or("Finished");
             if event == "Finished" {
                 let end = start.saturating_add(elapsed(log, "total_time"));
-                let mut start_attrs = Attrs::new();
-                for k in ["server_type", "server_name", "task_type", "task_id", "start_at", "user", "escaper"] {
-                    if let Some(v) = attrs.get(k) {
-                        start_attrs.insert(k.into(), v.clone());
-                    }
-                }
+                let start_attrs = render_attrs(log, Some(&START_ATTRS));
                 let name = format!("g3:task:{}", text("task_type"));
-                let [s, mut e] =
-                    Record::span_pair(Source::G3, &task_id, &task_id, name, start, end, start_attrs, attrs);
+                let [mut s, mut e] =
+                    Record::span_pair(Source::G3, &task_id, &task_id, name, start, end, Attrs::new(), Attrs::new());
+                s.attrs_json = Some(start_attrs.finish());
+                e.attrs_json = Some(attrs.finish());
                 e.level = Some(match log.reason() {
                     Some(r) if !r.is_success() => Level::Warn,
                     _ => Level::Info,
@@ -86,25 +108,26 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
                         .find(|&t| t > 0)
                         .unwrap_or(0),
                 );
-                let mut r = Record::event(at, Source::G3, &task_id, format!("g3:task_event:{event}"))
+                let r = Record::event(at, Source::G3, &task_id, format!("g3:task_event:{event}"))
                     .with_parent(task_id.clone())
-                    .with_level(Level::Debug);
-                r.attrs = attrs;
+                    .with_level(Level::Debug)
+                    .with_attrs_json(attrs);
                 vec![r]
             }
         }
         LogType::Escape => {
             let task_id = log.task_id().map_or_else(|| "unknown-task".to_string(), str::to_string);
-            let mut r = Record::event(fallback_ns, Source::G3, &task_id, format!("g3:escape:{}", text("escape_type")))
+            let r = Record::event(fallback_ns, Source::G3, &task_id, format!("g3:escape:{}", text("escape_type")))
                 .with_parent(task_id.clone())
-                .with_level(Level::Warn);
-            r.attrs = attrs;
+                .with_level(Level::Warn)
+                .with_attrs_json(attrs);
             with_body(r, log)
         }
         LogType::Resolve => {
             let trace = format!("resolve:{}:{}", text("resolver_name"), text("domain"));
-            let mut r = Record::event(fallback_ns, Source::G3, trace, "g3:resolve").with_level(Level::Warn);
-            r.attrs = attrs;
+            let r = Record::event(fallback_ns, Source::G3, trace, "g3:resolve")
+                .with_level(Level::Warn)
+                .with_attrs_json(attrs);
             with_body(r, log)
         }
         other => {
@@ -114,12 +137,15 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
                 other => format!("g3:{}", other.as_str()),
             };
             let trace = log.task_id().map_or_else(|| "g3".to_string(), str::to_string);
-            let mut r = Record::new(start_ns.unwrap_or(fallback_ns), Source::G3, Kind::Event, trace, name);
-            r.attrs = attrs;
+            let r = Record::new(start_ns.unwrap_or(fallback_ns), Source::G3, Kind::Event, trace, name)
+                .with_attrs_json(attrs);
             with_body(r, log)
         }
     }
 }
+
+/// What a task span's start record carries; the end record has every field.
+const START_ATTRS: [&str; 7] = ["server_type", "server_name", "task_type", "task_id", "start_at", "user", "escaper"];
 
 fn elapsed(log: &G3Log, key: &str) -> i64 {
     log.get(key).and_then(Value::as_i64).unwrap_or(0)

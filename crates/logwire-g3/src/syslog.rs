@@ -9,7 +9,6 @@ use crate::error::DecodeError;
 use crate::log::{G3Log, Origin, SyslogFormat, SyslogHeader};
 use crate::schema::WireValue;
 use crate::value::unescape;
-use serde_json::Value;
 
 /// Longest syslog record accepted (a TCP frame, a datagram or a line).
 pub const MAX_RECORD_LEN: usize = 1 << 20;
@@ -233,25 +232,26 @@ fn decode_3164(pri: u8, s: &str) -> Result<G3Log, DecodeError> {
 
 /// `{"k": v, …, "msg": "…"}`, keys kept in order; `msg` becomes the message.
 pub(crate) fn decode_cee(json: &str, origin: Origin) -> Result<G3Log, DecodeError> {
-    let ordered: crate::json::OrderedObject =
-        serde_json::from_str(json).map_err(|e| DecodeError::Cee(e.to_string()))?;
+    use crate::json::{CeeObject, CeeValue};
+    let object: CeeObject<'_> = serde_json::from_str(json).map_err(|e| DecodeError::Cee(e.to_string()))?;
     let mut msg = String::new();
-    let mut pairs = Vec::with_capacity(ordered.0.len());
-    for (k, v) in ordered.0 {
-        if k == "msg" {
-            if let Value::String(s) = v {
-                msg = s;
-                continue;
+    let mut wire = Vec::with_capacity(object.0.len());
+    // Arrays and objects pass through typing as null and are put back as they came.
+    let mut nested = Vec::new();
+    for (k, v) in object.0 {
+        match v {
+            CeeValue::Wire(WireValue::Str(s)) if k == "msg" => msg = s.into_owned(),
+            CeeValue::Wire(w) => wire.push((k.into_owned(), w)),
+            CeeValue::Nested(value) => {
+                nested.push((wire.len(), value));
+                wire.push((k.into_owned(), WireValue::Null));
             }
         }
-        pairs.push((k, v));
     }
-    let wire: Vec<(String, WireValue<'_>)> = pairs.iter().map(|(k, v)| (k.clone(), crate::json::wire_of(v))).collect();
     let mut log = G3Log::from_wire(wire, msg, origin)?;
-    // Values the wire view cannot carry (arrays, objects) are kept as they came.
-    for ((_, slot), (_, original)) in log.fields.iter_mut().zip(&pairs) {
-        if matches!(original, Value::Array(_) | Value::Object(_)) {
-            *slot = original.clone();
+    for (i, value) in nested {
+        if let Some((_, slot)) = log.fields.get_mut(i) {
+            *slot = value;
         }
     }
     Ok(log)
@@ -260,6 +260,24 @@ pub(crate) fn decode_cee(json: &str, origin: Origin) -> Result<G3Log, DecodeErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn cee_keeps_order_escapes_nested_values_and_types_scalars() {
+        let line = r#"<29>1 2026-11-21T07:45:43.263082Z - g3proxy 5714 g3proxy @cee:{"log_type":"Task","uri":"http://x/\"q\u00e9","extra":[1,{"a":null}],"obj":{"k":"v"},"c_rd_bytes":141,"offset":-3,"ratio":0.5,"gone":null,"msg":"a\nb","task_id":"8e1624fce57f11f18869c59c5f289d8d"}"#;
+        let log = decode(line.as_bytes()).unwrap();
+        let keys: Vec<&str> = log.fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["log_type", "uri", "extra", "obj", "c_rd_bytes", "offset", "ratio", "gone", "task_id"]);
+        assert_eq!(log.get_str("uri"), Some("http://x/\"q\u{e9}"));
+        assert_eq!(log.get("extra"), Some(&serde_json::json!([1, {"a": null}])));
+        assert_eq!(log.get("obj"), Some(&serde_json::json!({"k": "v"})));
+        assert_eq!(log.get_u64("c_rd_bytes"), Some(141));
+        assert_eq!(log.get("offset"), Some(&serde_json::json!(-3)));
+        assert_eq!(log.get("ratio"), Some(&serde_json::json!(0.5)));
+        assert_eq!(log.get("gone"), Some(&Value::Null));
+        assert_eq!(log.msg, "a\nb");
+        assert!(decode(br#"<29>1 - - g3proxy 1 g3proxy @cee:{"log_type":"#).is_err());
+    }
 
     #[test]
     fn rfc5424_sd_with_escapes_and_empty_msg() {
