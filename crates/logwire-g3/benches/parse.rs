@@ -17,6 +17,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
+mod common;
+use common::as_round;
+
 const ANCHOR_PER_S: f64 = 40_000.0;
 
 // The allocator of the `logwire` binary, so the numbers are the binary's.
@@ -151,33 +154,6 @@ fn main() {
     let min = parse_rates.iter().cloned().fold(f64::MAX, f64::min);
     println!("slowest format: {:.1}× the anchor (goal ≥ 10×)", min / ANCHOR_PER_S);
     store_end_to_end(rounds, &rfc5424);
-}
-
-/// The capture's records as round `round` of a long-running g3proxy would log them: every task gets its own
-/// task_id and a later `start_at`. Repeating the capture verbatim would put all rounds' records on the same
-/// 27 trace ids and times, which flatters the store's indexes.
-fn as_round(logs: &[G3Log], round: usize) -> Vec<Vec<u8>> {
-    // g3proxy's task ids are UUID v1: the first 8 hex digits are the low 32 bits of a 100 ns clock. One round
-    // = 200 ms later, so 2000 rounds stay inside one 429 s wrap of that field, as in a real log.
-    let ticks = (round as u32).wrapping_mul(2_000_000);
-    logs.iter()
-        .map(|log| {
-            let mut log = log.clone();
-            for (k, v) in &mut log.fields {
-                match k.as_str() {
-                    "task_id" => {
-                        let id = v.as_str().unwrap();
-                        let low = u32::from_str_radix(&id[..8], 16).unwrap().wrapping_add(ticks);
-                        *v = format!("{low:08x}{}", &id[8..]).into();
-                    }
-                    "start_at" => *v = (v.as_i64().unwrap() + round as i64 * 200_000_000).into(),
-                    _ => {}
-                }
-            }
-            let Origin::Syslog(h) = &log.origin else { unreachable!() };
-            encode_syslog(&log, h)
-        })
-        .collect()
 }
 
 /// Parse + map + store on the RFC 5424 capture, the two ways logwire writes.

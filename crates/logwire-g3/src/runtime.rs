@@ -55,7 +55,7 @@ impl Ingest {
         Ingest { sink, stats: Arc::new(Stats::default()) }
     }
 
-    fn garbage(&self, peer: &str, err: &DecodeError) {
+    fn garbage(&self, peer: &dyn std::fmt::Display, err: &DecodeError) {
         let n = self.stats.garbage.fetch_add(1, Ordering::Relaxed);
         if n < MAX_GARBAGE_LOGS {
             tracing::warn!(%peer, error = %err, "g3: undecodable input (counted)");
@@ -63,23 +63,51 @@ impl Ingest {
     }
 
     /// Decode one syslog record and queue its records.
-    pub fn syslog_record(&self, peer: &str, bytes: &[u8]) {
+    pub fn syslog_record(&self, peer: &dyn std::fmt::Display, bytes: &[u8]) {
+        let mut records = Vec::new();
+        self.decode_syslog(peer, bytes, &mut records);
+        self.sink.records(records);
+    }
+
+    /// Decode one syslog record into `out` (a batch the caller sends once).
+    fn decode_syslog(&self, peer: &dyn std::fmt::Display, bytes: &[u8], out: &mut Vec<Record>) {
         match crate::syslog::decode(bytes) {
             Ok(log) => {
                 self.stats.logs.fetch_add(1, Ordering::Relaxed);
-                self.sink.records(to_records(&log, now_ns()));
+                out.extend(to_records(&log, now_ns()));
             }
             Err(e) => self.garbage(peer, &e),
         }
     }
+
+    fn send(&self, batch: &mut Vec<Record>) {
+        if !batch.is_empty() {
+            self.sink.records(std::mem::take(batch));
+        }
+    }
 }
+
+/// Most datagrams taken per wakeup before their records go to the store in one batch: one queue message
+/// per busy wakeup instead of one per datagram, without holding records back when traffic is light (the
+/// batch goes as soon as the socket has nothing more).
+const DATAGRAMS_PER_BATCH: usize = 256;
 
 /// One record per datagram (UDP).
 pub async fn serve_udp(socket: UdpSocket, ingest: Ingest) {
     let mut buf = vec![0u8; 65_536];
+    let mut batch = Vec::new();
     loop {
         match socket.recv_from(&mut buf).await {
-            Ok((n, peer)) => ingest.syslog_record(&peer.to_string(), &buf[..n]),
+            Ok((n, peer)) => {
+                ingest.decode_syslog(&peer, &buf[..n], &mut batch);
+                for _ in 1..DATAGRAMS_PER_BATCH {
+                    match socket.try_recv_from(&mut buf) {
+                        Ok((n, peer)) => ingest.decode_syslog(&peer, &buf[..n], &mut batch),
+                        Err(_) => break,
+                    }
+                }
+                ingest.send(&mut batch);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "g3: UDP receive failed");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -91,12 +119,22 @@ pub async fn serve_udp(socket: UdpSocket, ingest: Ingest) {
 /// One record per datagram on a unix datagram socket (what g3proxy's `/dev/log` default speaks).
 #[cfg(unix)]
 pub async fn serve_unix_datagram(socket: tokio::net::UnixDatagram, ingest: Ingest) {
+    fn name(peer: &tokio::net::unix::SocketAddr) -> String {
+        peer.as_pathname().map_or_else(|| "unix:unnamed".to_string(), |p| p.display().to_string())
+    }
     let mut buf = vec![0u8; 65_536];
+    let mut batch = Vec::new();
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, peer)) => {
-                let peer = peer.as_pathname().map_or_else(|| "unix:unnamed".to_string(), |p| p.display().to_string());
-                ingest.syslog_record(&peer, &buf[..n]);
+                ingest.decode_syslog(&name(&peer), &buf[..n], &mut batch);
+                for _ in 1..DATAGRAMS_PER_BATCH {
+                    match socket.try_recv_from(&mut buf) {
+                        Ok((n, peer)) => ingest.decode_syslog(&name(&peer), &buf[..n], &mut batch),
+                        Err(_) => break,
+                    }
+                }
+                ingest.send(&mut batch);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "g3: unix datagram receive failed");
@@ -123,25 +161,31 @@ pub async fn serve_tcp(listener: TcpListener, ingest: Ingest) {
 }
 
 async fn syslog_tcp_connection(mut stream: TcpStream, peer: SocketAddr, ingest: Ingest) {
-    let peer = peer.to_string();
     let mut framer = SyslogFramer::default();
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    // The records of every frame one read brought, sent to the store together.
+    let mut batch = Vec::new();
     loop {
         match stream.read_buf(&mut buf).await {
             Ok(0) => {
                 match framer.decode_eof(&mut buf) {
-                    Ok(Some(frame)) => ingest.syslog_record(&peer, &frame),
+                    Ok(Some(frame)) => ingest.decode_syslog(&peer, &frame, &mut batch),
                     Ok(None) => {}
                     Err(e) => ingest.garbage(&peer, &e),
                 }
+                ingest.send(&mut batch);
                 return;
             }
             Ok(_) => loop {
                 match framer.decode(&mut buf) {
-                    Ok(Some(frame)) => ingest.syslog_record(&peer, &frame),
-                    Ok(None) => break,
+                    Ok(Some(frame)) => ingest.decode_syslog(&peer, &frame, &mut batch),
+                    Ok(None) => {
+                        ingest.send(&mut batch);
+                        break;
+                    }
                     Err(e) => {
                         // A broken frame length cannot be resynchronised: drop the connection.
+                        ingest.send(&mut batch);
                         ingest.garbage(&peer, &e);
                         return;
                     }
