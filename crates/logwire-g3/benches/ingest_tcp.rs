@@ -54,7 +54,12 @@ fn main() {
     let guard = Store::spawn_writer(dir.path().join("ingest.db"), config).unwrap();
     let ingest = Ingest::new(Arc::new(StoreSink(guard.handle())));
     let stats = ingest.stats.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("g3-listener")
+        .enable_all()
+        .build()
+        .unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     runtime.spawn(serve_tcp(listener, ingest));
@@ -73,6 +78,9 @@ fn main() {
     let decoded_at = start.elapsed().as_secs_f64();
     guard.flush().unwrap();
     let secs = start.elapsed().as_secs_f64();
+    let cpu = |prefix| common::thread_cpu_secs(prefix).unwrap_or(f64::NAN);
+    let (listener_cpu, writer_cpu, checkpoint_cpu) =
+        (cpu("g3-listener"), cpu("logwire-store-w"), cpu("logwire-store-c"));
     let store = guard.stats();
     drop(runtime);
     let closed = guard.close().unwrap();
@@ -91,5 +99,12 @@ fn main() {
         n_logs as f64 / secs,
         store.written as f64 / secs,
         n_logs as f64 / secs / 40_000.0
+    );
+    let per_record = |cpu: f64| cpu * 1e6 / store.written as f64;
+    println!(
+        "CPU per model record: listener (frame + decode + map) {:.2} µs, store writer {:.2} µs, checkpoints {:.2} µs",
+        per_record(listener_cpu),
+        per_record(writer_cpu),
+        per_record(checkpoint_cpu)
     );
 }

@@ -26,17 +26,7 @@ use serde_json::Value;
 /// [`G3Log::get`] reads it.
 fn render_attrs(log: &G3Log, only: Option<&[&str]>) -> JsonObjectWriter {
     let fields = &log.fields;
-    // Per key, its length and first 15 bytes in one integer: comparing those finds repeated keys without a
-    // string comparison per pair (and equal signatures of keys up to 15 bytes mean equal keys).
-    let signature = |k: &str| {
-        let b = k.as_bytes();
-        let mut sig = [0u8; 16];
-        let n = b.len().min(15);
-        sig[..n].copy_from_slice(&b[..n]);
-        sig[15] = b.len().min(255) as u8;
-        u128::from_le_bytes(sig)
-    };
-    let sigs: Vec<u128> = fields.iter().map(|(k, _)| signature(k)).collect();
+    let repeats = has_repeated_keys(fields);
     let mut out = JsonObjectWriter::with_capacity(if only.is_some() { 256 } else { 1024 });
     for (i, (k, v)) in fields.iter().enumerate() {
         if v.is_null() || only.is_some_and(|keys| !keys.contains(&k.as_str())) {
@@ -45,11 +35,11 @@ fn render_attrs(log: &G3Log, only: Option<&[&str]>) -> JsonObjectWriter {
         if (k == "msg" && !log.msg.is_empty()) || (k == "untyped" && !log.untyped.is_empty()) {
             continue;
         }
-        let repeated_later =
-            sigs[i + 1..].iter().zip(&fields[i + 1..]).any(|(&sig, (later, _))| sig == sigs[i] && later == k);
-        if !repeated_later {
-            out.value(k, v);
+        // Rare (hostile or odd input): then each key looks ahead for a later copy of itself.
+        if repeats && fields[i + 1..].iter().any(|(later, _)| later == k) {
+            continue;
         }
+        out.value(k, v);
     }
     if only.is_none() {
         if !log.msg.is_empty() {
@@ -60,6 +50,32 @@ fn render_attrs(log: &G3Log, only: Option<&[&str]>) -> JsonObjectWriter {
         }
     }
     out
+}
+
+/// Whether any key occurs twice: an open-addressing set on the stack, one probe per key in the usual case.
+fn has_repeated_keys(fields: &[(String, Value)]) -> bool {
+    const SLOTS: usize = 128;
+    if fields.len() > SLOTS / 2 {
+        return fields.iter().enumerate().any(|(i, (k, _))| fields[i + 1..].iter().any(|(later, _)| later == k));
+    }
+    // Slots hold index + 1 of the field whose key is there (0 = empty).
+    let mut slots = [0u8; SLOTS];
+    for (i, (k, _)) in fields.iter().enumerate() {
+        // FNV-1a over the key: short keys, a cheap hash.
+        let hash = k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let mut slot = (hash as usize) % SLOTS;
+        loop {
+            match slots[slot] {
+                0 => {
+                    slots[slot] = (i + 1) as u8;
+                    break;
+                }
+                j if fields[usize::from(j) - 1].0 == *k => return true,
+                _ => slot = (slot + 1) % SLOTS,
+            }
+        }
+    }
+    false
 }
 
 /// The records for one g3proxy log. `received_ns` is used only when the record has no `start_at` and no
@@ -156,4 +172,33 @@ fn with_body(mut r: Record, log: &G3Log) -> Vec<Record> {
         r.body = Some(log.msg.clone());
     }
     vec![r]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_keep_their_last_value_once() {
+        let mut fields: Vec<(String, Value)> =
+            (0..40).map(|i| (format!("key_{i}"), Value::from(i))).collect::<Vec<_>>();
+        assert!(!has_repeated_keys(&fields));
+        fields.push(("key_7".into(), Value::from("last")));
+        assert!(has_repeated_keys(&fields));
+        let many: Vec<(String, Value)> = (0..100).map(|i| (format!("k{}", i % 99), Value::from(i))).collect();
+        assert!(has_repeated_keys(&many));
+        assert!(!has_repeated_keys(&many[..99]));
+
+        let log = G3Log {
+            fields,
+            msg: String::new(),
+            untyped: Vec::new(),
+            origin: Origin::Fluentd { tag: "t".into(), time: crate::EventTime { secs: 0, nanos: 0 } },
+        };
+        let text = render_attrs(&log, None).finish();
+        let attrs: Attrs = serde_json::from_str(&text).unwrap();
+        assert_eq!(attrs.len(), 40);
+        assert_eq!(attrs["key_7"], "last");
+        assert_eq!(text.matches("\"key_7\"").count(), 1);
+    }
 }

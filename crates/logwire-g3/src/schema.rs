@@ -227,8 +227,8 @@ pub fn type_value(key: &str, wire: WireValue<'_>) -> Result<Value, Value> {
     let ty = field_type(key);
     match wire {
         WireValue::Null => Ok(Value::Null),
-        WireValue::Str(s) => type_text(ty, &s, false),
-        WireValue::Bare(s) => type_text(ty, s, true),
+        WireValue::Str(s) => type_text(ty, s, false),
+        WireValue::Bare(s) => type_text(ty, Cow::Borrowed(s), true),
         WireValue::Int(i) => match ty {
             FieldType::U16 | FieldType::U32 | FieldType::U64 if i < 0 => Err(i.into()),
             FieldType::Text | FieldType::U16 | FieldType::U32 | FieldType::U64 => Ok(i.into()),
@@ -269,11 +269,13 @@ fn is_canonical_duration(s: &str, ns: u64) -> bool {
     matches!(number.split_once('.'), Some((_, frac)) if frac.len() == 3)
 }
 
-fn type_text(ty: FieldType, s: &str, bare: bool) -> Result<Value, Value> {
-    let keep = || Value::String(s.to_string());
+/// `text` is taken by value so that a string the decoder already owns is moved into the result, not copied.
+fn type_text(ty: FieldType, text: Cow<'_, str>, bare: bool) -> Result<Value, Value> {
+    let s: &str = &text;
+    let keep = || Value::String(text.clone().into_owned());
     match ty {
         FieldType::Text if bare => Ok(bare_value(s)),
-        FieldType::Text => Ok(keep()),
+        FieldType::Text => Ok(Value::String(text.into_owned())),
         // Typed only when printing it back `{:.3?}` keeps the value (found by fuzzing: `72.2273ms` would
         // come back as `72.227ms`); g3proxy's own output always does.
         FieldType::Duration => parse_duration(s)

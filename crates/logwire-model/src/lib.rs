@@ -243,7 +243,7 @@ impl Record {
 /// Keys must be unique: the writer does not check (JSON readers disagree on which duplicate wins).
 #[derive(Debug, Clone)]
 pub struct JsonObjectWriter {
-    out: Vec<u8>,
+    out: String,
     empty: bool,
 }
 
@@ -256,8 +256,8 @@ impl Default for JsonObjectWriter {
 impl JsonObjectWriter {
     /// An empty object, with room for `bytes` of text.
     pub fn with_capacity(bytes: usize) -> Self {
-        let mut out = Vec::with_capacity(bytes.max(2));
-        out.push(b'{');
+        let mut out = String::with_capacity(bytes.max(2));
+        out.push('{');
         JsonObjectWriter { out, empty: true }
     }
 
@@ -268,11 +268,11 @@ impl JsonObjectWriter {
 
     fn key(&mut self, key: &str) {
         if !self.empty {
-            self.out.push(b',');
+            self.out.push(',');
         }
         self.empty = false;
         write_json_str(&mut self.out, key);
-        self.out.push(b':');
+        self.out.push(':');
     }
 
     pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
@@ -283,19 +283,19 @@ impl JsonObjectWriter {
 
     pub fn i64(&mut self, key: &str, value: i64) -> &mut Self {
         self.key(key);
-        self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.out.push_str(itoa::Buffer::new().format(value));
         self
     }
 
     pub fn u64(&mut self, key: &str, value: u64) -> &mut Self {
         self.key(key);
-        self.out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.out.push_str(itoa::Buffer::new().format(value));
         self
     }
 
     pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
         self.key(key);
-        self.out.extend_from_slice(if value { b"true" } else { b"false" });
+        self.out.push_str(if value { "true" } else { "false" });
         self
     }
 
@@ -308,8 +308,8 @@ impl JsonObjectWriter {
             Value::Number(n) if n.is_i64() => self.i64(key, n.as_i64().unwrap_or_default()),
             other => {
                 self.key(key);
-                // Serialising a `Value` into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut self.out, other);
+                // Serialising a `Value` cannot fail (its map keys are strings).
+                self.out.push_str(&serde_json::to_string(other).unwrap_or_default());
                 self
             }
         }
@@ -317,16 +317,46 @@ impl JsonObjectWriter {
 
     /// The object's text.
     pub fn finish(mut self) -> String {
-        self.out.push(b'}');
-        // Only UTF-8 went in: keys and strings came as `&str`, everything else is ASCII.
-        String::from_utf8(self.out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        self.out.push('}');
+        self.out
     }
 }
 
-/// `s` as a JSON string literal (serde_json's escaping: quotes, backslash and control characters).
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a `&str` into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+/// `s` as a JSON string literal, escaped as serde_json does (quotes, backslash and control characters).
+/// Most keys and values need no escape at all: those are found eight bytes at a time and copied whole;
+/// only the others go through serde_json's byte-by-byte escaper.
+fn write_json_str(out: &mut String, s: &str) {
+    if needs_json_escape(s.as_bytes()) {
+        // Serialising a `&str` cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    } else {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
+/// Whether any byte is a control character (< 0x20), `"` or a backslash — the bytes JSON must escape.
+fn needs_json_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // Per byte of `x`, the high bit of the result is set iff that byte is below `n` (n ≤ 0x80), and only
+    // then ("Bit Twiddling Hacks", hasless); a zero byte is one below 1.
+    let any_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0;
+    let special = |x: u64| any_below(x, 0x20) || any_below(x ^ (ONES * 0x22), 1) || any_below(x ^ (ONES * 0x5c), 1);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if special(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    // The tail, padded with a byte that needs no escape, as one more word.
+    let mut word = [b'a'; 8];
+    word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    special(u64::from_le_bytes(word))
 }
 
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before 1970).
@@ -394,6 +424,32 @@ mod tests {
         });
         assert_eq!(Value::Object(parsed), expected);
         assert_eq!(JsonObjectWriter::default().finish(), "{}");
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_does() {
+        let mut cases: Vec<String> = vec![
+            String::new(),
+            "plain ascii text that is long enough".into(),
+            "ünïcödé → 漢字 🦀 and more".into(),
+            "\u{7f}\u{80}\u{ff}".into(),
+        ];
+        // Each byte that must be escaped (and its neighbours that must not), at every offset of a word.
+        for special in ['"', '\\', '\n', '\u{0}', '\u{1f}', ' ', '!', '#', '[', ']', '\u{7f}', 'é'] {
+            for at in 0..17 {
+                let mut s = "x".repeat(at);
+                s.push(special);
+                // At the end (in the padded tail word) and inside full words.
+                cases.push(s.clone());
+                s.push_str("tail-of-the-string");
+                cases.push(s);
+            }
+        }
+        for s in cases {
+            let mut ours = String::new();
+            write_json_str(&mut ours, &s);
+            assert_eq!(ours, serde_json::to_string(&s).unwrap(), "{s:?}");
+        }
     }
 
     #[test]

@@ -29,3 +29,21 @@ pub fn as_round(logs: &[G3Log], round: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// CPU time (user + system) so far of this process's thread whose name starts with `prefix` (Linux).
+pub fn thread_cpu_secs(prefix: &str) -> Option<f64> {
+    let ticks_per_s = 100.0; // USER_HZ on Linux
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end().starts_with(prefix) {
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            return Some((utime + stime) / ticks_per_s);
+        }
+    }
+    None
+}
