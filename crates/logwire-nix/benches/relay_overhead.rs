@@ -2,8 +2,13 @@
 //! directly and through logwire's relay (observer + records into a draining sink), alternating, in the
 //! same run. Prints the medians and the ratio. Needs Debian's nix-bin (scripts/peers/nix.sh).
 //!
+//! With `NIX_BENCH_STORE=1` the records go into a real SQLite store (`logwire serve`'s path) instead of a
+//! counting sink. At the end it prints the CPU time of this process's threads (from
+//! `/proc/self/task/*/stat`): the relay's tokio workers (forwarding + decoding) and the store writer.
+//!
 //!     cargo bench -p logwire-nix --bench relay_overhead            # 1,000,000 lines, 3 runs each
 //!     NIX_BENCH_LINES=200000 NIX_BENCH_RUNS=5 cargo bench -p logwire-nix --bench relay_overhead
+//!     NIX_BENCH_STORE=1 cargo bench -p logwire-nix --bench relay_overhead
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use logwire_model::Record;
 use logwire_nix::runtime::{serve, RecordSink, RelayStats, Upstream};
+use logwire_store::{Store, WriterConfig};
 
 const NIX_CONFIG: &str = "substituters =\nsandbox = false";
 
@@ -37,6 +43,31 @@ fn nix_build(socket: &Path, name: &str, lines: usize) -> Duration {
         .expect("nix-build is missing: run scripts/peers/nix.sh (apt-get install -y nix-bin)");
     assert!(status.success(), "nix-build failed");
     start.elapsed()
+}
+
+/// CPU seconds (user, system) of each thread of this process, summed by thread name.
+fn thread_cpu() -> Vec<(String, f64, f64)> {
+    let ticks = 100.0; // USER_HZ on Linux
+    let mut by_name: Vec<(String, f64, f64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return by_name };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        // `pid (comm) state ...`: comm may hold spaces, so split at the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After the comm: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+        let (Some(user), Some(system)) = (fields.get(11), fields.get(12)) else { continue };
+        let (user, system) = (user.parse::<f64>().unwrap_or(0.0) / ticks, system.parse::<f64>().unwrap_or(0.0) / ticks);
+        match by_name.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(entry) => {
+                entry.1 += user;
+                entry.2 += system;
+            }
+            None => by_name.push((name, user, system)),
+        }
+    }
+    by_name
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -66,8 +97,16 @@ fn main() {
     // The relay runs on its own 2-thread runtime, as in `logwire serve`; the sink counts records.
     let records = Arc::new(AtomicU64::new(0));
     let counted = records.clone();
+    let store = std::env::var("NIX_BENCH_STORE").is_ok_and(|v| v == "1").then(|| {
+        let config = WriterConfig { queue_capacity: 1 << 20, ..WriterConfig::default() };
+        Store::spawn_writer(dir.path().join("bench.db"), config).expect("open the store")
+    });
+    let handle = store.as_ref().map(|guard| guard.handle());
     let sink: RecordSink = Arc::new(move |r: Vec<Record>| {
         counted.fetch_add(r.len() as u64, Ordering::Relaxed);
+        if let Some(handle) = &handle {
+            handle.try_send(r);
+        }
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let stats = Arc::new(RelayStats::default());
@@ -82,6 +121,13 @@ fn main() {
         direct.push(nix_build(&daemon_socket, &format!("d{i}-{tag}-{stamp}"), lines));
         relayed.push(nix_build(&relay_socket, &format!("r{i}-{tag}-{stamp}"), lines));
     }
+    // The relay finishes a connection (its last records) just after the client exits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats.connections_closed.load(Ordering::Relaxed) < stats.connections.load(Ordering::Relaxed)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let _ = daemon.kill();
     let _ = daemon.wait();
     let (d, r) = (median(direct.clone()), median(relayed.clone()));
@@ -94,6 +140,21 @@ fn main() {
         stats.bytes_daemon_to_client.load(Ordering::Relaxed),
         stats.out_of_sync.load(Ordering::Relaxed)
     );
+    // The writer's CPU is read before closing the store, which ends its thread.
+    if let Some(store) = &store {
+        store.handle().flush().expect("flush the store");
+    }
+    let cpu = thread_cpu();
+    if let Some(store) = store {
+        let stats = store.close().expect("close the store");
+        println!("  store: {} records written, {} dropped", stats.written, stats.dropped);
+    }
+    println!("  CPU of this process's threads over the {runs} relayed runs (user + system s):");
+    for (name, user, system) in cpu {
+        if user + system > 0.0 {
+            println!("    {name:<22} {user:>7.2} + {system:>6.2}  ({:.2} s per run)", (user + system) / runs as f64);
+        }
+    }
     println!(
         "ratio (relayed / direct): {:.3} ({:+.1} %)",
         r.as_secs_f64() / d.as_secs_f64(),

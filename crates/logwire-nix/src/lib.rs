@@ -14,15 +14,18 @@
 //!   (< 1.20 activities degrade to NEXT and results are dropped; < 1.26 errors are `what()` + exit status).
 //! - [`json`]: the `@nix {…}` internal-json lines, read tolerantly and written byte-exact.
 //! - [`ops`] and [`observer`]: request and reply framing for the ops real clients use (protocol
-//!   1.10–1.38), so a passive observer of both directions stays in sync; it marks the connection out of
-//!   sync on anything it cannot frame and never needs to touch the bytes.
+//!   1.10–1.38), including those that move data inside the log block (ImportPaths and AddToStoreNar at
+//!   1.21–1.22 through STDERR_READ answers, ExportPath through STDERR_WRITE), so a passive observer of both
+//!   directions stays in sync; it marks the connection out of sync on anything it cannot frame and never
+//!   needs to touch the bytes. A request or reply arriving in pieces is parsed again as it grows, but its
+//!   lists are walked once ([`wire::ListMemo`]).
 //! - [`record`]: one connection's events as logwire records: ops and activities as spans, results as
 //!   events, NEXT as logs, errors as error events.
 //! - `runtime` (feature `tokio`): the relay in front of a daemon socket or `nix-daemon --stdio`, which
-//!   forwards every chunk before decoding its copy.
+//!   forwards every chunk before decoding its copy, and hands records to the store in batches.
 //!
-//! Not supported, on purpose: ImportPaths/ExportPath (obsolete, READ/WRITE-driven) and AddToStoreNar
-//! below 1.23 are not framed; the observer marks the connection out of sync there.
+//! Not supported, on purpose: op codes logwire does not know (a fork's, or a future Nix's) cannot be
+//! framed; the observer marks the connection out of sync there and the relay keeps forwarding.
 
 pub mod emit;
 pub mod error;

@@ -16,7 +16,7 @@ use crate::logger::{Message, MessageRef};
 use crate::nar::NarSkipper;
 use crate::ops::{FrameError, Op, Reply, Request, Tail};
 use crate::version::ProtocolVersion;
-use crate::wire::{padding, FramedSkipper, Limits, Reader};
+use crate::wire::{padding, FramedSkipper, Limits, ListMemo, Reader};
 
 /// Which way bytes flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,10 @@ struct Stream {
     offset: u64,
     /// Don't retry a parse until this many bytes are buffered.
     wait_for: usize,
+    /// Where the previous attempts at the item being parsed got to in its lists.
+    memo: ListMemo,
+    /// Bytes request/reply parses have walked, jumps excluded (a measure of re-parsing work).
+    walked: u64,
     tail: Option<TailState>,
 }
 
@@ -119,6 +123,7 @@ impl Stream {
         self.start += n;
         self.offset += n as u64;
         self.wait_for = 0;
+        self.memo.clear();
     }
 
     fn compact(&mut self) {
@@ -162,21 +167,32 @@ enum Parse<T> {
     Fail { error: FrameError, offset: u64 },
 }
 
-fn parse<T>(stream: &mut Stream, limits: Limits, f: impl FnOnce(&mut Reader<'_>) -> Result<T, FrameError>) -> Parse<T> {
-    let available = stream.available();
-    if available.len() < stream.wait_for {
+/// Parses one item from the start of the stream's unconsumed bytes, or learns how many bytes to wait for.
+/// An item arriving in pieces is parsed again from its start each time, but its lists are not walked
+/// again: the stream's [`ListMemo`] carries the progress from one attempt to the next.
+fn parse<T>(
+    stream: &mut Stream,
+    limits: Limits,
+    f: impl FnOnce(&mut Reader<'_>, &mut ListMemo) -> Result<T, FrameError>,
+) -> Parse<T> {
+    if stream.available().len() < stream.wait_for {
         return Parse::Wait;
     }
-    let mut r = Reader::new(available, limits);
-    match f(&mut r) {
+    let mut memo = std::mem::take(&mut stream.memo);
+    let jumped_before = memo.jumped();
+    let mut r = Reader::new(&stream.buf[stream.start..], limits);
+    let result = f(&mut r, &mut memo);
+    let used = r.position();
+    stream.walked += (used as u64).saturating_sub(memo.jumped() - jumped_before);
+    match result {
         Ok(value) => {
-            let used = r.position();
             let offset = stream.offset;
             stream.consume(used);
             Parse::Done { value, offset, end: stream.offset }
         }
         Err(FrameError::Decode(DecodeError::Incomplete { needed })) => {
             stream.wait_for = needed;
+            stream.memo = memo;
             Parse::Wait
         }
         Err(error) => Parse::Fail { error, offset: stream.offset },
@@ -328,6 +344,9 @@ impl Observer {
                 };
                 let (used, result) = run_log_block(state, bytes, offset, self.limits, self.negotiated, &mut on_event);
                 self.s2c.offset += used as u64;
+                // Nothing is buffered, so an earlier wait does not apply to what comes next (which may be a
+                // reply of zero bytes, parsed at once).
+                self.s2c.wait_for = 0;
                 bytes = &bytes[used..];
                 match result {
                     Ok(()) | Err(DecodeError::Incomplete { .. }) => break,
@@ -405,6 +424,16 @@ impl Observer {
         }
     }
 
+    /// Bytes that request and reply parses of a direction have walked, list elements jumped over on
+    /// retries not counted: about the bytes of its ops when each is parsed once, much more if long
+    /// requests were parsed again from the start as they arrived.
+    pub fn parse_work(&self, direction: Direction) -> u64 {
+        match direction {
+            Direction::ClientToDaemon => self.c2s.walked,
+            Direction::DaemonToClient => self.s2c.walked,
+        }
+    }
+
     /// Bytes of a direction received but not yet decoded.
     pub fn buffered(&self, direction: Direction) -> usize {
         match direction {
@@ -430,6 +459,7 @@ impl Observer {
             stream.buf = Vec::new();
             stream.start = 0;
             stream.tail = None;
+            stream.memo = ListMemo::default();
         }
         self.pending.push_back(Event::OutOfSync { direction, offset, reason });
     }
@@ -456,7 +486,7 @@ impl Observer {
         }
         if self.pending_reads > 0 && self.c2s.tail.is_none() {
             // The answer to STDERR_READ is a string; skip it as it streams.
-            match parse(&mut self.c2s, self.limits, |r| Ok(r.u64()?)) {
+            match parse(&mut self.c2s, self.limits, |r, _| Ok(r.u64()?)) {
                 Parse::Done { value: len, .. } => {
                     self.pending_reads -= 1;
                     let total = len.saturating_add(padding(len));
@@ -478,7 +508,7 @@ impl Observer {
             Phase::Versions => {
                 let mut progressed = false;
                 if self.client_version.is_none() {
-                    match parse(&mut self.c2s, limits, |r| Ok(ClientHello::decode_version(r)?)) {
+                    match parse(&mut self.c2s, limits, |r, _| Ok(ClientHello::decode_version(r)?)) {
                         Parse::Done { value, .. } => {
                             self.client_version = Some(value);
                             progressed = true;
@@ -488,7 +518,7 @@ impl Observer {
                     }
                 }
                 if self.daemon_version.is_none() {
-                    match parse(&mut self.s2c, limits, |r| Ok(DaemonHello::decode_version(r)?)) {
+                    match parse(&mut self.s2c, limits, |r, _| Ok(DaemonHello::decode_version(r)?)) {
                         Parse::Done { value, .. } => {
                             self.daemon_version = Some(value);
                             progressed = true;
@@ -510,7 +540,7 @@ impl Observer {
                 };
                 let mut progressed = false;
                 if self.client_hello.is_none() {
-                    match parse(&mut self.c2s, limits, |r| Ok(ClientHello::decode_rest(client, negotiated, r)?)) {
+                    match parse(&mut self.c2s, limits, |r, _| Ok(ClientHello::decode_rest(client, negotiated, r)?)) {
                         Parse::Done { value, .. } => {
                             self.client_hello = Some(value);
                             progressed = true;
@@ -520,7 +550,7 @@ impl Observer {
                     }
                 }
                 if self.daemon_hello.is_none() {
-                    match parse(&mut self.s2c, limits, |r| Ok(DaemonHello::decode_rest(daemon, negotiated, r)?)) {
+                    match parse(&mut self.s2c, limits, |r, _| Ok(DaemonHello::decode_rest(daemon, negotiated, r)?)) {
                         Parse::Done { value, .. } => {
                             self.daemon_hello = Some(value);
                             progressed = true;
@@ -573,23 +603,25 @@ impl Observer {
                     }
                 }
             }
-            Phase::Reply(op) => match parse(&mut self.s2c, limits, |r| Reply::decode(op, r, negotiated)) {
-                Parse::Done { value, offset, end } => {
-                    if value.nar_follows {
-                        self.s2c.tail = Some(TailState::Nar(NarSkipper::default()));
+            Phase::Reply(op) => {
+                match parse(&mut self.s2c, limits, |r, memo| Reply::decode_with(op, r, negotiated, memo)) {
+                    Parse::Done { value, offset, end } => {
+                        if value.nar_follows {
+                            self.s2c.tail = Some(TailState::Nar(NarSkipper::default()));
+                        }
+                        self.pending.push_back(Event::Reply { op, s2c_offset: offset, end, reply: value });
+                        self.phase = Phase::Idle;
+                        true
                     }
-                    self.pending.push_back(Event::Reply { op, s2c_offset: offset, end, reply: value });
-                    self.phase = Phase::Idle;
-                    true
+                    Parse::Wait => false,
+                    Parse::Fail { error, offset } => self.fail(Direction::DaemonToClient, offset, error),
                 }
-                Parse::Wait => false,
-                Parse::Fail { error, offset } => self.fail(Direction::DaemonToClient, offset, error),
-            },
+            }
             Phase::Idle => {
                 if self.c2s.tail.is_some() || self.pending_reads > 0 {
                     return false;
                 }
-                match parse(&mut self.c2s, limits, |r| Request::decode(r, negotiated)) {
+                match parse(&mut self.c2s, limits, |r, memo| Request::decode_with(r, negotiated, memo)) {
                     Parse::Done { value, offset, .. } => {
                         self.c2s.tail = match value.tail {
                             Tail::None => None,

@@ -3,13 +3,21 @@
 //!
 //! A request is the op word and its arguments, possibly followed by a *tail* that is streamed rather
 //! than buffered: framed data (AddToStore ≥ 1.25, AddMultipleToStore, AddToStoreNar ≥ 1.23, AddBuildLog)
-//! or a raw NAR (AddToStore < 1.25). A reply follows STDERR_LAST (never STDERR_ERROR); NarFromPath's reply
-//! is a raw NAR tail.
+//! or a raw NAR (AddToStore < 1.25, AddToStoreNar < 1.21). A reply follows STDERR_LAST (never
+//! STDERR_ERROR); NarFromPath's reply is a raw NAR tail.
+//!
+//! Some ops move their data inside the log block instead: the daemon asks for it with STDERR_READ and the
+//! client answers each request with a string on c2s (ImportPaths, AddToStoreNar at 1.21–1.22), or it
+//! sends it out with STDERR_WRITE (ExportPath). Their requests and replies are plain; the observer skips
+//! the READ answers.
+//!
+//! Lists are walked through a [`ListMemo`] ([`Request::decode_with`], [`Reply::decode_with`]), so a
+//! caller retrying a parse as a long request or reply arrives walks each list once in all.
 
 use crate::error::DecodeError;
 use crate::logger::Verbosity;
 use crate::version::ProtocolVersion;
-use crate::wire::Reader;
+use crate::wire::{ListMemo, Reader};
 
 macro_rules! ops {
     ($($variant:ident = $value:expr),* $(,)?) => {
@@ -151,20 +159,39 @@ impl Request {
         self
     }
 
-    fn list(mut self, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let n = r.count()?;
-        for i in 0..n {
+    /// A list of targets: the first [`KEPT_TARGETS`] kept, all counted; each element is `item` followed
+    /// by `extra` more strings.
+    fn list_of(mut self, r: &mut Reader<'_>, memo: &mut ListMemo, extra: usize) -> Result<Self, DecodeError> {
+        let targets = &mut self.targets;
+        self.target_count = memo.list(r, KEPT_TARGETS as u64, |r, i| {
             let item = r.bytes()?;
-            if (i as usize) < KEPT_TARGETS {
-                self.targets.push(item.to_vec());
+            for _ in 0..extra {
+                r.bytes()?;
             }
-        }
-        self.target_count = n;
+            if (i as usize) < KEPT_TARGETS {
+                targets.push(item.to_vec());
+            }
+            Ok(())
+        })?;
         Ok(self)
+    }
+
+    fn list(self, r: &mut Reader<'_>, memo: &mut ListMemo) -> Result<Self, DecodeError> {
+        self.list_of(r, memo, 0)
     }
 
     /// Decodes a request, op word included; `version` is the negotiated version.
     pub fn decode(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<Request, FrameError> {
+        Request::decode_with(r, version, &mut ListMemo::default())
+    }
+
+    /// [`Request::decode`] for a caller that retries as the request arrives: `memo` (the same one for
+    /// every attempt over the same bytes) lets each attempt jump over the list elements walked before.
+    pub fn decode_with(
+        r: &mut Reader<'_>,
+        version: ProtocolVersion,
+        memo: &mut ListMemo,
+    ) -> Result<Request, FrameError> {
         let op = Op::from_wire(r.u64()?);
         let v = |minor| version.at_least(minor);
         let req = Request::new(op);
@@ -187,7 +214,12 @@ impl Request {
             | Op::QueryDerivationOutputMap
             | Op::QueryRealisation
             | Op::NarFromPath => req.one(r.bytes()?),
-            Op::SyncWithGC | Op::FindRoots | Op::QueryAllValidPaths | Op::OptimiseStore => req,
+            Op::SyncWithGC | Op::FindRoots | Op::QueryAllValidPaths | Op::OptimiseStore | Op::ImportPaths => req,
+            Op::ExportPath => {
+                let req = req.one(r.bytes()?);
+                r.u64()?; // sign (obsolete)
+                req
+            }
             Op::SetOptions => {
                 let mut req = req;
                 let _keep_failed = r.u64()?;
@@ -200,7 +232,7 @@ impl Request {
                     r.u64()?;
                 }
                 if v(12) {
-                    r.skip_bytes_map()?;
+                    memo.skip_bytes_map(r)?;
                 }
                 req
             }
@@ -209,7 +241,7 @@ impl Request {
                 let mut req = req.one(name);
                 if v(25) {
                     let _content_address_method = r.bytes()?;
-                    r.skip_bytes_list()?;
+                    memo.skip_bytes_list(r)?;
                     r.bool()?;
                     req.tail = Tail::Framed;
                 } else {
@@ -223,60 +255,45 @@ impl Request {
             Op::AddTextToStore => {
                 let req = req.one(r.bytes()?);
                 r.bytes()?;
-                r.skip_bytes_list()?;
+                memo.skip_bytes_list(r)?;
                 req
             }
             Op::BuildPaths => {
-                let req = req.list(r)?;
+                let req = req.list(r, memo)?;
                 if v(15) {
                     r.u64()?;
                 }
                 req
             }
             Op::BuildPathsWithResults => {
-                let req = req.list(r)?;
+                let req = req.list(r, memo)?;
                 r.u64()?;
                 req
             }
             Op::BuildDerivation => {
                 let req = req.one(r.bytes()?);
-                skip_basic_derivation(r)?;
+                skip_basic_derivation(r, memo)?;
                 r.u64()?;
                 req
             }
             Op::CollectGarbage => {
                 r.u64()?;
-                let req = req.list(r)?;
+                let req = req.list(r, memo)?;
                 for _ in 0..5 {
                     r.u64()?;
                 }
                 req
             }
-            Op::QuerySubstitutablePathInfos => {
-                if v(22) {
-                    let n = r.count()?;
-                    let mut req = req;
-                    for i in 0..n {
-                        let path = r.bytes()?;
-                        r.bytes()?;
-                        if (i as usize) < KEPT_TARGETS {
-                            req.targets.push(path.to_vec());
-                        }
-                    }
-                    req.target_count = n;
-                    req
-                } else {
-                    req.list(r)?
-                }
-            }
+            // ≥ 1.22: a map of path → content address.
+            Op::QuerySubstitutablePathInfos => req.list_of(r, memo, usize::from(v(22)))?,
             Op::QueryValidPaths => {
-                let req = req.list(r)?;
+                let req = req.list(r, memo)?;
                 if v(27) {
                     r.bool()?;
                 }
                 req
             }
-            Op::QuerySubstitutablePaths | Op::QueryMissing => req.list(r)?,
+            Op::QuerySubstitutablePaths | Op::QueryMissing => req.list(r, memo)?,
             Op::VerifyStore => {
                 r.bool()?;
                 r.bool()?;
@@ -284,16 +301,22 @@ impl Request {
             }
             Op::AddSignatures => {
                 let req = req.one(r.bytes()?);
-                r.skip_bytes_list()?;
+                memo.skip_bytes_list(r)?;
                 req
             }
-            // 1.21–1.22 stream the NAR through STDERR_READ, which is not followed.
-            Op::AddToStoreNar if v(23) || !v(21) => {
+            // The NAR follows framed (≥ 1.23), comes through STDERR_READ answers (1.21–1.22), or follows raw.
+            Op::AddToStoreNar => {
                 let mut req = req.one(r.bytes()?);
-                skip_unkeyed_path_info(r, version)?;
+                skip_unkeyed_path_info(r, version, memo)?;
                 r.bool()?; // repair
                 r.bool()?; // dontCheckSigs
-                req.tail = if v(23) { Tail::Framed } else { Tail::Nar };
+                req.tail = if v(23) {
+                    Tail::Framed
+                } else if v(21) {
+                    Tail::None
+                } else {
+                    Tail::Nar
+                };
                 req
             }
             Op::RegisterDrvOutput => {
@@ -320,10 +343,7 @@ impl Request {
                 r.bytes()?;
                 req
             }
-            // READ/WRITE-driven or unknown: the observer cannot follow these.
-            Op::AddToStoreNar | Op::ImportPaths | Op::ExportPath | Op::Unknown(_) => {
-                return Err(FrameError::Unframed { op, version })
-            }
+            Op::Unknown(_) => return Err(FrameError::Unframed { op, version }),
         })
     }
 }
@@ -333,8 +353,10 @@ impl Request {
 pub struct Reply {
     /// The single integer some ops return (1 for success, or a boolean).
     pub value: Option<u64>,
-    /// BuildPathsWithResults / BuildDerivation outcomes.
+    /// BuildPathsWithResults / BuildDerivation outcomes (the first few of a long list).
     pub build_results: Vec<BuildResult>,
+    /// BuildPathsWithResults: how many outcomes the reply held.
+    pub build_result_count: u64,
     /// NarFromPath: a raw NAR follows.
     pub nar_follows: bool,
 }
@@ -377,6 +399,16 @@ impl BuildResult {
 impl Reply {
     /// Decodes the reply to `op` at the negotiated `version`.
     pub fn decode(op: Op, r: &mut Reader<'_>, version: ProtocolVersion) -> Result<Reply, FrameError> {
+        Reply::decode_with(op, r, version, &mut ListMemo::default())
+    }
+
+    /// [`Reply::decode`] for a caller that retries as the reply arrives (see [`Request::decode_with`]).
+    pub fn decode_with(
+        op: Op,
+        r: &mut Reader<'_>,
+        version: ProtocolVersion,
+        memo: &mut ListMemo,
+    ) -> Result<Reply, FrameError> {
         let v = |minor| version.at_least(minor);
         let mut reply = Reply::default();
         match op {
@@ -391,7 +423,8 @@ impl Reply {
             | Op::OptimiseStore
             | Op::VerifyStore
             | Op::AddSignatures
-            | Op::AddBuildLog => reply.value = Some(r.u64()?),
+            | Op::AddBuildLog
+            | Op::ExportPath => reply.value = Some(r.u64()?),
             Op::QueryPathHash | Op::QueryDeriver | Op::QueryPathFromHashPart | Op::AddTextToStore | Op::AddPermRoot => {
                 r.bytes()?;
             }
@@ -403,16 +436,17 @@ impl Reply {
             | Op::QueryAllValidPaths
             | Op::QueryValidPaths
             | Op::QuerySubstitutablePaths
-            | Op::QueryRealisation => {
-                r.skip_bytes_list()?;
+            | Op::QueryRealisation
+            | Op::ImportPaths => {
+                memo.skip_bytes_list(r)?;
             }
             Op::FindRoots | Op::QueryDerivationOutputMap => {
-                r.skip_bytes_map()?;
+                memo.skip_bytes_map(r)?;
             }
             Op::AddToStore => {
                 if v(25) {
                     r.bytes()?; // path
-                    skip_unkeyed_path_info(r, version)?;
+                    skip_unkeyed_path_info(r, version, memo)?;
                 } else {
                     r.bytes()?;
                 }
@@ -421,7 +455,7 @@ impl Reply {
                 let valid = if v(17) { r.bool()? } else { true };
                 reply.value = Some(u64::from(valid));
                 if valid {
-                    skip_unkeyed_path_info(r, version)?;
+                    skip_unkeyed_path_info(r, version, memo)?;
                 }
             }
             Op::QuerySubstitutablePathInfo => {
@@ -435,37 +469,40 @@ impl Reply {
                 }
             }
             Op::QuerySubstitutablePathInfos => {
-                let n = r.count()?;
-                for _ in 0..n {
+                memo.list(r, 0, |r, _| {
                     r.bytes()?;
                     r.bytes()?;
                     r.skip_bytes_list()?;
                     r.u64()?;
-                    r.u64()?;
-                }
+                    r.u64().map(|_| ())
+                })?;
             }
             Op::CollectGarbage => {
-                r.skip_bytes_list()?;
+                memo.skip_bytes_list(r)?;
                 r.u64()?;
                 r.u64()?;
             }
             Op::QueryMissing => {
-                r.skip_bytes_list()?;
-                r.skip_bytes_list()?;
-                r.skip_bytes_list()?;
+                memo.skip_bytes_list(r)?;
+                memo.skip_bytes_list(r)?;
+                memo.skip_bytes_list(r)?;
                 r.u64()?;
                 r.u64()?;
             }
             Op::BuildDerivation => reply.build_results.push(decode_build_result(r, version, Vec::new())?),
             Op::BuildPathsWithResults => {
-                let n = r.count()?;
-                for _ in 0..n {
-                    let path = r.bytes_vec()?;
-                    reply.build_results.push(decode_build_result(r, version, path)?);
-                }
+                let results = &mut reply.build_results;
+                reply.build_result_count = memo.list(r, KEPT_TARGETS as u64, |r, i| {
+                    let path = r.bytes()?;
+                    let result = decode_build_result(r, version, Vec::new())?;
+                    if (i as usize) < KEPT_TARGETS {
+                        results.push(BuildResult { path: path.to_vec(), ..result });
+                    }
+                    Ok(())
+                })?;
             }
             Op::NarFromPath => reply.nar_follows = true,
-            Op::ImportPaths | Op::ExportPath | Op::Unknown(_) => return Err(FrameError::Unframed { op, version }),
+            Op::Unknown(_) => return Err(FrameError::Unframed { op, version }),
         }
         Ok(reply)
     }
@@ -505,32 +542,36 @@ fn decode_build_result(
 
 /// `UnkeyedValidPathInfo`: deriver, narHash, references, registrationTime, narSize, and ≥ 1.16
 /// ultimate, sigs, ca.
-fn skip_unkeyed_path_info(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<(), DecodeError> {
+fn skip_unkeyed_path_info(
+    r: &mut Reader<'_>,
+    version: ProtocolVersion,
+    memo: &mut ListMemo,
+) -> Result<(), DecodeError> {
     r.bytes()?;
     r.bytes()?;
-    r.skip_bytes_list()?;
+    memo.skip_bytes_list(r)?;
     r.u64()?;
     r.u64()?;
     if version.at_least(16) {
         r.bool()?;
-        r.skip_bytes_list()?;
+        memo.skip_bytes_list(r)?;
         r.bytes()?;
     }
     Ok(())
 }
 
 /// `BasicDerivation`: outputs (name, path, hashAlgo, hash), inputSrcs, platform, builder, args, env.
-fn skip_basic_derivation(r: &mut Reader<'_>) -> Result<(), DecodeError> {
-    let outputs = r.count()?;
-    for _ in 0..outputs {
+fn skip_basic_derivation(r: &mut Reader<'_>, memo: &mut ListMemo) -> Result<(), DecodeError> {
+    memo.list(r, 0, |r, _| {
         for _ in 0..4 {
             r.bytes()?;
         }
-    }
-    r.skip_bytes_list()?;
+        Ok(())
+    })?;
+    memo.skip_bytes_list(r)?;
     r.bytes()?;
     r.bytes()?;
-    r.skip_bytes_list()?;
-    r.skip_bytes_map()?;
+    memo.skip_bytes_list(r)?;
+    memo.skip_bytes_map(r)?;
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! - each op is a span `nix:op:<Op>` from its request to its reply or error;
 //! - each activity is a span `nix:<ActivityType>`, its parent the parent activity when the daemon says
 //!   so, otherwise the op it happened in (daemon activities have parent 0);
-//! - results are events `nix:result:<ResultType>` on the activity's span (a BuildLogLine's line is the body);
+//! - results are events `nix:result:<ResultType>` on the activity's span (`span_id` `act-<activity id>`);
+//!   attrs hold only the typed fields, so a BuildLogLine (its line is the body) has empty attrs: at a
+//!   million lines a build, a JSON map per line was most of the decoder's CPU;
 //! - STDERR_NEXT is a log record; STDERR_ERROR an error event with its traces; losing sync a warning.
 //!
 //! Strings are bytes on the wire: attrs hold them as text when they are UTF-8, else as
@@ -109,17 +111,11 @@ fn activity_attrs(start: &Start<'_>, attrs: &mut Attrs) {
     }
 }
 
-fn result_attrs(id: u64, result_type: ResultType, fields: &FieldsRef<'_>, attrs: &mut Attrs) -> Option<String> {
-    attrs.insert("activity_id".into(), id.into());
-    attrs.insert("result_type".into(), result_type.to_wire().into());
+fn result_attrs(result_type: ResultType, fields: &FieldsRef<'_>, attrs: &mut Attrs) -> Option<String> {
     let mut body = None;
     match fields.result_view(result_type) {
         Some(ResultView::BuildLogLine { line } | ResultView::PostBuildLogLine { line }) => {
-            // The line is the body; exact bytes are kept separately only when it is not UTF-8.
-            if std::str::from_utf8(line).is_err() {
-                attrs.insert("bytes".into(), binary_value(line));
-            }
-            body = Some(String::from_utf8_lossy(line).into_owned());
+            body = Some(text_body(line, attrs))
         }
         Some(ResultView::SetPhase { phase }) => {
             attrs.insert("phase".into(), bytes_value(phase));
@@ -159,18 +155,55 @@ struct OpSpan {
     op: Op,
 }
 
+/// A log line as a record body: the text when it is UTF-8 (the common case, checked once), else the lossy
+/// text with the exact bytes kept in `attrs.bytes`.
+fn text_body(line: &[u8], attrs: &mut Attrs) -> String {
+    match std::str::from_utf8(line) {
+        Ok(text) => text.to_owned(),
+        Err(_) => {
+            attrs.insert("bytes".into(), binary_value(line));
+            String::from_utf8_lossy(line).into_owned()
+        }
+    }
+}
+
+/// An activity between its START and STOP: names computed once, cloned into each of its records.
+struct OpenActivity {
+    name: String,
+    span_id: String,
+}
+
 /// Turns one connection's observer events into records.
 pub struct ConnectionRecorder {
     trace_id: String,
     ops_seen: u64,
     current_op: Option<OpSpan>,
-    /// Open activities: id → span name (for closing them when the connection ends).
-    activities: HashMap<u64, String>,
+    /// Open activities by id (for their results' span ids, and for closing them when the connection ends).
+    activities: HashMap<u64, OpenActivity>,
+    /// `nix:result:<type>` by result type, so a log line's record name is a copy, not a `format!`.
+    result_names: HashMap<u64, String>,
 }
 
 impl ConnectionRecorder {
     pub fn new(trace_id: impl Into<String>) -> Self {
-        ConnectionRecorder { trace_id: trace_id.into(), ops_seen: 0, current_op: None, activities: HashMap::new() }
+        ConnectionRecorder {
+            trace_id: trace_id.into(),
+            ops_seen: 0,
+            current_op: None,
+            activities: HashMap::new(),
+            result_names: HashMap::new(),
+        }
+    }
+
+    fn result_name(&mut self, result_type: ResultType) -> String {
+        self.result_names
+            .entry(result_type.to_wire())
+            .or_insert_with(|| format!("nix:result:{}", result_type.label()))
+            .clone()
+    }
+
+    fn activity_span_id(&self, id: u64) -> String {
+        self.activities.get(&id).map_or_else(|| activity_span(id), |a| a.span_id.clone())
     }
 
     pub fn trace_id(&self) -> &str {
@@ -260,6 +293,9 @@ impl ConnectionRecorder {
                         })
                         .collect();
                     attrs.insert("build_results".into(), results.into());
+                    if reply.build_result_count > reply.build_results.len() as u64 {
+                        attrs.insert("build_result_count".into(), reply.build_result_count.into());
+                    }
                 }
                 self.end_op(time_ns, true, attrs, out);
             }
@@ -296,7 +332,7 @@ impl ConnectionRecorder {
                 let span_id = activity_span(start.id);
                 let mut r = self
                     .record(time_ns, Kind::SpanStart, name.clone())
-                    .with_span(span_id)
+                    .with_span(span_id.clone())
                     .with_level(level_of(start.level));
                 if start.parent != 0 {
                     r = r.with_parent(activity_span(start.parent));
@@ -305,29 +341,28 @@ impl ConnectionRecorder {
                 }
                 activity_attrs(&start, &mut r.attrs);
                 out.push(r);
-                self.activities.insert(start.id, name);
+                self.activities.insert(start.id, OpenActivity { name, span_id });
             }
             MessageRef::StopActivity { id } => {
-                let name = self.activities.remove(&id).unwrap_or_else(|| "nix:activity".to_string());
-                out.push(self.record(time_ns, Kind::SpanEnd, name).with_span(activity_span(id)));
+                let (name, span_id) = match self.activities.remove(&id) {
+                    Some(open) => (open.name, open.span_id),
+                    None => ("nix:activity".to_string(), activity_span(id)),
+                };
+                out.push(self.record(time_ns, Kind::SpanEnd, name).with_span(span_id));
             }
             MessageRef::Result { id, result_type, fields } => {
-                let mut r = self
-                    .record(time_ns, Kind::Event, format!("nix:result:{}", result_type.label()))
-                    .with_span(activity_span(id));
-                if let Some(body) = result_attrs(id, result_type, &fields, &mut r.attrs) {
-                    r = r.with_body(body);
-                }
+                let name = self.result_name(result_type);
+                let mut r = self.record(time_ns, Kind::Event, name);
+                r.span_id = Some(self.activity_span_id(id));
+                r.body = result_attrs(result_type, &fields, &mut r.attrs);
                 out.push(r);
             }
             MessageRef::Next(text) => {
                 let text = text.strip_suffix(b"\n").unwrap_or(text);
                 let mut r = self.record(time_ns, Kind::Log, "nix:log").with_level(Level::Info);
                 r.span_id = self.op_span_id();
-                if std::str::from_utf8(text).is_err() {
-                    r = r.with_attr("bytes", binary_value(text));
-                }
-                out.push(r.with_body(String::from_utf8_lossy(text).into_owned()));
+                r.body = Some(text_body(text, &mut r.attrs));
+                out.push(r);
             }
             MessageRef::Error(ref error) => {
                 let mut r = self
@@ -354,12 +389,12 @@ impl ConnectionRecorder {
 
     /// Closes what is still open when the connection ends.
     pub fn on_close(&mut self, time_ns: i64, out: &mut Vec<Record>) {
-        let mut open: Vec<(u64, String)> = self.activities.drain().collect();
-        open.sort();
-        for (id, name) in open {
+        let mut open: Vec<(u64, OpenActivity)> = self.activities.drain().collect();
+        open.sort_by_key(|(id, _)| *id);
+        for (_, activity) in open {
             out.push(
-                self.record(time_ns, Kind::SpanEnd, name)
-                    .with_span(activity_span(id))
+                self.record(time_ns, Kind::SpanEnd, activity.name)
+                    .with_span(activity.span_id)
                     .with_attr("closed_by", "disconnect"),
             );
         }

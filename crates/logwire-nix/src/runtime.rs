@@ -1,15 +1,21 @@
 //! The relay (feature `tokio`): a unix socket in front of the real daemon. Each client connection is
 //! relayed to the daemon's socket or to a `nix-daemon --stdio` spawned for it. Bytes are written to the
-//! other side as soon as they are read; only then is a copy queued for the connection's decoder task
-//! (an [`Observer`] and a [`ConnectionRecorder`]), whose records go to a non-blocking sink. Forwarding
-//! never waits for decoding or storage (a slow reader stalls Nix builds): if the decoder falls behind,
-//! the connection is recorded as out of sync and relayed unobserved.
+//! other side as soon as they are read; only then is a copy queued, stamped with the time it was read,
+//! for the connection's decoder task (an [`Observer`] and a [`ConnectionRecorder`]), whose records go to
+//! a non-blocking sink. Forwarding never waits for decoding or storage (a slow reader stalls Nix builds):
+//! if the decoder falls behind, the connection is recorded as out of sync and relayed unobserved.
+//!
+//! The copies share one reused read buffer ([`BytesMut`] split into [`Bytes`]), and the decoder hands
+//! records to the sink in batches (up to [`BATCH_RECORDS`] or [`BATCH_DELAY`] old), not per message: a
+//! daemon writes each log line on its own, so per-message hand-offs would wake the store per line.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use logwire_model::{now_ns, Record};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -57,6 +63,18 @@ type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 /// Chunks queued for a connection's decoder before it is declared too slow (chunks are one `read()`
 /// each, usually one daemon message).
 const DECODE_QUEUE_CHUNKS: usize = 16 * 1024;
+
+/// Largest read; the shared read buffer is refilled in steps of this size.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Records handed to the sink at once, at most (a batch may exceed it by one chunk's records).
+pub const BATCH_RECORDS: usize = 1024;
+
+/// Longest a record waits in the decoder for its batch to fill.
+pub const BATCH_DELAY: Duration = Duration::from_millis(20);
+
+/// A copy of what one `read()` returned, with the time it was read (ns since the epoch).
+type Chunk = (Direction, i64, Bytes);
 
 /// Accepts connections forever, relaying each one.
 pub async fn serve(listener: UnixListener, upstream: Upstream, sink: RecordSink, stats: Arc<RelayStats>) {
@@ -114,7 +132,7 @@ pub async fn relay(
             (Box::new(stdout), Box::new(stdin), Some(child))
         }
     };
-    let (chunks, decoder_input) = mpsc::channel::<(Direction, Vec<u8>)>(DECODE_QUEUE_CHUNKS);
+    let (chunks, decoder_input) = mpsc::channel::<Chunk>(DECODE_QUEUE_CHUNKS);
     let overflow = Arc::new(AtomicBool::new(false));
     let decoder = tokio::spawn(decode(decoder_input, trace_id, sink, overflow.clone(), stats.clone()));
     let (client_read, client_write) = client.into_split();
@@ -130,50 +148,111 @@ pub async fn relay(
     c2s.and(s2c)
 }
 
-/// Decodes the copies of one connection's chunks, off the forwarding path.
+/// One connection's decoding state. Dropping it (at the end of the connection, or when the runtime shuts
+/// down mid-connection) decodes the chunks still queued, closes what is open and hands the last batch
+/// to the sink, so a shutdown right after a client exits loses nothing already relayed.
+struct Decoder {
+    input: mpsc::Receiver<Chunk>,
+    observer: Observer,
+    recorder: ConnectionRecorder,
+    records: Vec<Record>,
+    sink: RecordSink,
+    overflow: Arc<AtomicBool>,
+    stats: Arc<RelayStats>,
+    lost: bool,
+}
+
+impl Decoder {
+    fn feed(&mut self, (direction, received_ns, bytes): Chunk) {
+        let (recorder, records) = (&mut self.recorder, &mut self.records);
+        // Messages are mapped straight from the observer's buffer; only records are allocated.
+        self.observer.feed_with(direction, &bytes, |event| recorder.on_event_ref(&event, received_ns, records));
+        if self.overflow.load(Ordering::Relaxed) {
+            self.observer
+                .abandon(direction, "the decoder fell behind the relay; the rest was relayed unobserved".into());
+        }
+        self.drain_events(received_ns);
+    }
+
+    fn drain_events(&mut self, time_ns: i64) {
+        while let Some(event) = self.observer.poll_event() {
+            self.recorder.on_event(&event, time_ns, &mut self.records);
+        }
+        if self.observer.is_out_of_sync() && !self.lost {
+            self.lost = true;
+            self.stats.out_of_sync.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.records.is_empty() {
+            (self.sink)(std::mem::replace(&mut self.records, Vec::with_capacity(BATCH_RECORDS)));
+        }
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        while let Ok(chunk) = self.input.try_recv() {
+            self.feed(chunk);
+        }
+        if self.overflow.load(Ordering::Relaxed) && !self.observer.is_out_of_sync() {
+            self.observer.abandon(
+                Direction::DaemonToClient,
+                "the decoder fell behind the relay; the rest was relayed unobserved".into(),
+            );
+        }
+        let now = now_ns();
+        self.drain_events(now);
+        self.recorder.on_close(now, &mut self.records);
+        self.flush();
+    }
+}
+
+/// Decodes the copies of one connection's chunks, off the forwarding path, handing records to the sink in
+/// batches.
 async fn decode(
-    mut input: mpsc::Receiver<(Direction, Vec<u8>)>,
+    input: mpsc::Receiver<Chunk>,
     trace_id: String,
     sink: RecordSink,
     overflow: Arc<AtomicBool>,
     stats: Arc<RelayStats>,
 ) {
-    let mut observer = Observer::default();
-    let mut recorder = ConnectionRecorder::new(trace_id);
-    let mut lost = false;
-    let mut records = Vec::new();
-    while let Some((direction, bytes)) = input.recv().await {
-        // Messages are mapped straight from the observer's buffer; only records are allocated.
-        let now = now_ns();
-        observer.feed_with(direction, &bytes, |event| recorder.on_event_ref(&event, now, &mut records));
-        if overflow.load(Ordering::Relaxed) {
-            observer.abandon(direction, "the decoder fell behind the relay; the rest was relayed unobserved".into());
+    let mut decoder = Decoder {
+        input,
+        observer: Observer::default(),
+        recorder: ConnectionRecorder::new(trace_id),
+        records: Vec::with_capacity(BATCH_RECORDS),
+        sink,
+        overflow,
+        stats,
+        lost: false,
+    };
+    // Armed while records wait for their batch, so a quiet connection still delivers within BATCH_DELAY.
+    let flush_timer = tokio::time::sleep(BATCH_DELAY);
+    tokio::pin!(flush_timer);
+    let mut timer_armed = false;
+    loop {
+        tokio::select! {
+            biased;
+            chunk = decoder.input.recv() => match chunk {
+                Some(chunk) => decoder.feed(chunk),
+                // Both pumps are done; dropping the decoder finishes the connection.
+                None => break,
+            },
+            () = &mut flush_timer, if timer_armed => {
+                timer_armed = false;
+                decoder.flush();
+                continue;
+            }
         }
-        while let Some(event) = observer.poll_event() {
-            recorder.on_event(&event, now, &mut records);
+        if decoder.records.len() >= BATCH_RECORDS {
+            timer_armed = false;
+            decoder.flush();
+        } else if !decoder.records.is_empty() && !timer_armed {
+            flush_timer.as_mut().reset(tokio::time::Instant::now() + BATCH_DELAY);
+            timer_armed = true;
         }
-        if observer.is_out_of_sync() && !lost {
-            lost = true;
-            stats.out_of_sync.fetch_add(1, Ordering::Relaxed);
-        }
-        if !records.is_empty() {
-            sink(std::mem::take(&mut records));
-        }
-    }
-    if overflow.load(Ordering::Relaxed) && !observer.is_out_of_sync() {
-        observer.abandon(
-            Direction::DaemonToClient,
-            "the decoder fell behind the relay; the rest was relayed unobserved".into(),
-        );
-        stats.out_of_sync.fetch_add(1, Ordering::Relaxed);
-    }
-    let now = now_ns();
-    while let Some(event) = observer.poll_event() {
-        recorder.on_event(&event, now, &mut records);
-    }
-    recorder.on_close(now, &mut records);
-    if !records.is_empty() {
-        sink(records);
     }
 }
 
@@ -183,29 +262,36 @@ async fn pump(
     mut from: BoxRead,
     mut to: BoxWrite,
     direction: Direction,
-    chunks: mpsc::Sender<(Direction, Vec<u8>)>,
+    chunks: mpsc::Sender<Chunk>,
     overflow: &AtomicBool,
     stats: &RelayStats,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
+    // Each read lands in the spare room of one buffer and is split off as a shared `Bytes` for the
+    // decoder; once the decoder has dropped the earlier chunks, `reserve` reuses the same allocation.
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
     let counter = match direction {
         Direction::ClientToDaemon => &stats.bytes_client_to_daemon,
         Direction::DaemonToClient => &stats.bytes_daemon_to_client,
     };
     loop {
-        let n = match from.read(&mut buf).await {
+        if buf.capacity() < READ_SIZE / 4 {
+            buf.reserve(READ_SIZE);
+        }
+        let n = match from.read_buf(&mut buf).await {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
             Err(e) => return Err(e),
         };
-        if let Err(e) = to.write_all(&buf[..n]).await {
+        let received_ns = now_ns();
+        let chunk = buf.split().freeze();
+        if let Err(e) = to.write_all(&chunk).await {
             // The other side is gone; nothing more can be relayed this way.
             tracing::debug!("nix relay: write failed: {e}");
             break;
         }
         counter.fetch_add(n as u64, Ordering::Relaxed);
-        if !overflow.load(Ordering::Relaxed) && chunks.try_send((direction, buf[..n].to_vec())).is_err() {
+        if !overflow.load(Ordering::Relaxed) && chunks.try_send((direction, received_ns, chunk)).is_err() {
             overflow.store(true, Ordering::Relaxed);
         }
     }

@@ -215,6 +215,104 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// How far earlier attempts got through the lists of one item (a request or reply) that is parsed again
+/// from its start each time more of it arrives. Keyed by the position of each list's count word, it lets
+/// the next attempt jump over elements already walked, so a list arriving in many chunks is walked once
+/// in all instead of once per chunk. Valid only for retries over the same, growing bytes: clear it (or
+/// drop it) once the item is complete or the bytes change.
+#[derive(Debug, Default, Clone)]
+pub struct ListMemo {
+    marks: Vec<ListMark>,
+    /// Bytes jumped over thanks to the marks, since the memo was created.
+    jumped: u64,
+}
+
+/// After `done` elements of the list whose count word is at `start`, the reader is at `end`.
+#[derive(Debug, Clone, Copy)]
+struct ListMark {
+    start: usize,
+    done: u64,
+    end: usize,
+}
+
+impl ListMemo {
+    /// Lists shorter than this are walked again rather than remembered, so that small lists nested in
+    /// every element of a long one cannot grow the memo.
+    const MIN_REMEMBERED: u64 = 32;
+    /// Most marks kept (a bound, not a correctness limit: without a mark a list is just walked again).
+    const MAX_MARKS: usize = 64;
+
+    pub fn clear(&mut self) {
+        self.marks.clear();
+    }
+
+    /// Bytes the marks let attempts jump over so far.
+    pub fn jumped(&self) -> u64 {
+        self.jumped
+    }
+
+    fn mark(&mut self, start: usize, done: u64, end: usize) {
+        if let Some(m) = self.marks.iter_mut().find(|m| m.start == start) {
+            m.done = done;
+            m.end = end;
+        } else if self.marks.len() < Self::MAX_MARKS {
+            self.marks.push(ListMark { start, done, end });
+        }
+    }
+
+    /// Walks a list: its count (bounded by [`Limits::max_list`]), then `each` once per element with the
+    /// element's index. Elements with an index of `keep` or more that an earlier attempt already walked are
+    /// jumped over, so `each` must consume exactly one element, deterministically, and may only have
+    /// lasting effects for indices below `keep` (keep the first few targets, skip the rest).
+    pub fn list<'a>(
+        &mut self,
+        r: &mut Reader<'a>,
+        keep: u64,
+        mut each: impl FnMut(&mut Reader<'a>, u64) -> Result<(), DecodeError>,
+    ) -> Result<u64, DecodeError> {
+        let start = r.pos;
+        let n = r.count()?;
+        let mark = self.marks.iter().find(|m| m.start == start).map(|m| (m.done, m.end));
+        let (mut i, mut done_at) = (0, r.pos);
+        while i < n {
+            if let Some((done, end)) = mark {
+                if i >= keep && done > i && end <= r.buf.len() {
+                    self.jumped += (end - r.pos) as u64;
+                    r.pos = end;
+                    done_at = end;
+                    i = done;
+                    continue;
+                }
+            }
+            if let Err(e) = each(r, i) {
+                if e.is_incomplete() && i >= keep.max(1) {
+                    self.mark(start, i, done_at);
+                }
+                return Err(e);
+            }
+            i += 1;
+            done_at = r.pos;
+        }
+        if n >= Self::MIN_REMEMBERED {
+            self.mark(start, n, r.pos);
+        }
+        Ok(n)
+    }
+
+    /// [`Reader::skip_bytes_list`], remembered.
+    pub fn skip_bytes_list(&mut self, r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+        self.list(r, 0, |r, _| r.bytes().map(|_| ()))
+    }
+
+    /// [`Reader::skip_bytes_map`], remembered.
+    pub fn skip_bytes_map(&mut self, r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+        self.list(r, 0, |r, _| {
+            r.bytes()?;
+            r.bytes().map(|_| ())
+        })
+    }
+}
+
 /// Appends a u64 little-endian.
 pub fn put_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(&value.to_le_bytes());

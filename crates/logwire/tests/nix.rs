@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use logwire_nix::handshake::{encode_client_magic, ClientHello, DaemonHello};
 use logwire_nix::logger::{ErrorMessage, Message};
-use logwire_nix::wire::{put_bytes_list, put_u64, Limits, Reader};
+use logwire_nix::wire::{put_bool, put_bytes, put_bytes_list, put_u64, Limits, Reader};
 use logwire_nix::ProtocolVersion;
 use peers::{query_json, require_program, TestEnv};
 use serde_json::Value;
@@ -34,9 +34,18 @@ fn unique(tag: &str) -> String {
 
 /// Runs a Nix command with the test's configuration, bounded in time.
 fn run_nix(program: &str, args: &[&str], relay: Option<&Path>) -> Output {
+    run_nix_with_input(program, args, relay, None)
+}
+
+/// [`run_nix`] with `input` as the command's stdin (a file).
+fn run_nix_with_input(program: &str, args: &[&str], relay: Option<&Path>, input: Option<&Path>) -> Output {
     let path = require_program(program, INSTALL);
     let mut cmd = Command::new(path);
-    cmd.args(args).env("NIX_CONFIG", NIX_CONFIG).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let stdin = match input {
+        Some(file) => Stdio::from(std::fs::File::open(file).unwrap()),
+        None => Stdio::null(),
+    };
+    cmd.args(args).env("NIX_CONFIG", NIX_CONFIG).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
     match relay {
         Some(socket) => cmd.env("NIX_REMOTE", format!("unix://{}", socket.display())),
         None => cmd.env_remove("NIX_REMOTE"),
@@ -226,76 +235,104 @@ fn new_cli_nix_build_through_the_relay() {
     assert!(results.iter().any(|r| r["status"] == "Built"), "{results:?}");
 }
 
-/// A minimal client that claims `version`: handshake, SetOptions, BuildPaths of `drv!out`; returns the
-/// logger messages of the BuildPaths block.
-fn old_client(socket: &Path, version: ProtocolVersion, drv: &str) -> Vec<Message> {
-    let mut stream = UnixStream::connect(socket).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut inbox: Vec<u8> = Vec::new();
-    // Reads until `parse` succeeds on the buffered bytes; returns its value and drops what it used.
-    fn next<T>(
-        stream: &mut UnixStream,
-        inbox: &mut Vec<u8>,
-        mut parse: impl FnMut(&mut Reader<'_>) -> Result<T, logwire_nix::DecodeError>,
-    ) -> T {
+/// A minimal worker-protocol client claiming any version, to drive ops Nix 2.8's own client no longer sends
+/// (or sends only at its own version) against the real daemon.
+struct RawClient {
+    stream: UnixStream,
+    inbox: Vec<u8>,
+    negotiated: ProtocolVersion,
+}
+
+impl RawClient {
+    /// Connects and shakes hands like Nix 2.8's client (waiting for the daemon's magic and version before
+    /// sending its own), then reads the startup log block.
+    fn connect(socket: &Path, version: ProtocolVersion) -> Self {
+        let stream = UnixStream::connect(socket).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut client = RawClient { stream, inbox: Vec::new(), negotiated: version };
+        let mut out = Vec::new();
+        encode_client_magic(&mut out);
+        client.send(&out);
+        let daemon = client.next(DaemonHello::decode_version);
+        client.negotiated = ProtocolVersion::negotiate(version, daemon);
+        out.clear();
+        let hello = ClientHello::new(version);
+        hello.encode_version(&mut out);
+        hello.encode_rest(client.negotiated, &mut out);
+        client.send(&out);
+        let negotiated = client.negotiated;
+        client.next(|r| DaemonHello::decode_rest(daemon, negotiated, r));
+        client.block(&mut &[][..]);
+        client
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads until `parse` succeeds on the buffered bytes; returns its value and drops what it used.
+    fn next<T>(&mut self, mut parse: impl FnMut(&mut Reader<'_>) -> Result<T, logwire_nix::DecodeError>) -> T {
         loop {
-            let mut r = Reader::new(inbox, Limits::default());
+            let mut r = Reader::new(&self.inbox, Limits::default());
             match parse(&mut r) {
                 Ok(v) => {
                     let used = r.position();
-                    inbox.drain(..used);
+                    self.inbox.drain(..used);
                     return v;
                 }
                 Err(e) if e.is_incomplete() => {
                     let mut buf = [0u8; 65536];
-                    let n = stream.read(&mut buf).unwrap();
+                    let n = self.stream.read(&mut buf).unwrap();
                     assert!(n > 0, "daemon closed the connection");
-                    inbox.extend_from_slice(&buf[..n]);
+                    self.inbox.extend_from_slice(&buf[..n]);
                 }
                 Err(e) => panic!("bad bytes from the daemon: {e}"),
             }
         }
     }
-    let mut out = Vec::new();
-    encode_client_magic(&mut out);
-    stream.write_all(&out).unwrap();
-    // Like Nix 2.8's client: wait for the daemon's magic and version before sending ours.
-    let daemon = next(&mut stream, &mut inbox, DaemonHello::decode_version);
-    let negotiated = ProtocolVersion::negotiate(version, daemon);
-    out.clear();
-    let hello = ClientHello::new(version);
-    hello.encode_version(&mut out);
-    hello.encode_rest(negotiated, &mut out);
-    stream.write_all(&out).unwrap();
-    next(&mut stream, &mut inbox, |r| DaemonHello::decode_rest(daemon, negotiated, r));
-    let read_block = |stream: &mut UnixStream, inbox: &mut Vec<u8>| {
+
+    /// Reads one log block up to LAST or ERROR, answering each STDERR_READ from `source` as Nix's client
+    /// does (a string of at most the length asked for; empty at the end).
+    fn block(&mut self, source: &mut &[u8]) -> Vec<Message> {
+        let negotiated = self.negotiated;
         let mut messages = Vec::new();
         loop {
-            let m = next(stream, inbox, |r| Message::decode(r, negotiated));
+            let m = self.next(|r| Message::decode(r, negotiated));
+            if let Message::Read { desired_len } = m {
+                let n = source.len().min(usize::try_from(desired_len).unwrap());
+                let mut answer = Vec::new();
+                put_bytes(&mut answer, &source[..n]);
+                *source = &source[n..];
+                self.send(&answer);
+            }
             let done = m.ends_block();
             messages.push(m);
             if done {
                 return messages;
             }
         }
-    };
-    read_block(&mut stream, &mut inbox); // startup block
+    }
+}
 
-    out.clear();
+/// A minimal client that claims `version`: handshake, SetOptions, BuildPaths of `drv!out`; returns the
+/// logger messages of the BuildPaths block.
+fn old_client(socket: &Path, version: ProtocolVersion, drv: &str) -> Vec<Message> {
+    let mut client = RawClient::connect(socket, version);
+    let mut out = Vec::new();
     put_u64(&mut out, 19); // SetOptions, verbosity Info
     for v in [0, 0, 0, 3, 1, 0, 0, 0, 0, 0, 0, 0] {
         put_u64(&mut out, v);
     }
     put_u64(&mut out, 0); // no overrides
-    stream.write_all(&out).unwrap();
-    read_block(&mut stream, &mut inbox);
+    client.send(&out);
+    client.block(&mut &[][..]);
 
     out.clear();
     put_u64(&mut out, 9); // BuildPaths
     put_bytes_list(&mut out, &[format!("{drv}!out")]);
     put_u64(&mut out, 0);
-    stream.write_all(&out).unwrap();
-    read_block(&mut stream, &mut inbox)
+    client.send(&out);
+    client.block(&mut &[][..])
 }
 
 #[test]
@@ -434,4 +471,143 @@ fn logwire_nix_runs_the_command_stores_and_summarises() {
         &format!("SELECT body FROM events WHERE name = 'nix:error' AND body LIKE '%hello-log-{failed}.drv%'"),
     );
     assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+/// The text a Nix command printed, trimmed; fails with its stderr when it did not succeed.
+fn nix_ok(program: &str, args: &[&str], relay: &Path) -> String {
+    let out = run_nix(program, args, Some(relay));
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Every op of the store's Nix connections ended, none lost sync; returns the distinct op names.
+fn ops_all_framed(db: &Path) -> Vec<String> {
+    assert_no_lost_sync(db);
+    let open = rows(db, "SELECT name FROM spans WHERE source = 'nix' AND name LIKE 'nix:op:%' AND end_ns IS NULL");
+    assert!(open.is_empty(), "{open:?}");
+    rows(db, "SELECT DISTINCT name FROM spans WHERE source = 'nix' AND name LIKE 'nix:op:%'")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn nix_store_export_delete_and_import_through_the_relay() {
+    let relay = start_relay();
+    let payload = relay.env.write("payload.txt", &unique("payload"));
+    let path = nix_ok("nix-store", &["--add", &payload], &relay.socket);
+    // Over a unix socket Nix 2.8's client is a local-filesystem store: `--export` asks the daemon only for
+    // the path info (QueryPathInfo) and dumps the NAR itself; `--import` sends it with AddToStoreNar
+    // (framed); `--delete` is CollectGarbage.
+    let exported = run_nix("nix-store", &["--export", &path], Some(&relay.socket));
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let export_file = relay.env.path("export.bin");
+    std::fs::write(&export_file, &exported.stdout).unwrap();
+    nix_ok("nix-store", &["--delete", &path], &relay.socket);
+    assert!(!run_nix("nix-store", &["--check-validity", &path], Some(&relay.socket)).status.success());
+    let imported = run_nix_with_input("nix-store", &["--import"], Some(&relay.socket), Some(&export_file));
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert_eq!(String::from_utf8_lossy(&imported.stdout).trim(), path);
+    nix_ok("nix-store", &["--check-validity", &path], &relay.socket);
+
+    let (_env, db) = stop(relay);
+    let ops = ops_all_framed(&db);
+    for op in ["nix:op:QueryPathInfo", "nix:op:CollectGarbage", "nix:op:AddToStoreNar"] {
+        assert!(ops.iter().any(|o| o == op), "{op} missing from {ops:?}");
+    }
+    let targets = rows(
+        &db,
+        "SELECT json_extract(attrs, '$.targets[0]') AS target FROM spans WHERE name = 'nix:op:AddToStoreNar'",
+    );
+    assert!(targets.iter().any(|t| t["target"] == path.as_str()), "{targets:?}");
+}
+
+#[test]
+fn read_and_write_driven_ops_against_the_real_daemon() {
+    let relay = start_relay();
+    let payload = relay.env.write("payload.txt", &unique("tunnel"));
+    let path = nix_ok("nix-store", &["--add", &payload], &relay.socket);
+    let export = run_nix("nix-store", &["--export", &path], Some(&relay.socket)).stdout;
+    let nar = run_nix("nix-store", &["--dump", &path], Some(&relay.socket)).stdout;
+    let nar_hash = nix_ok("nix-store", &["--query", "--hash", &path], &relay.socket);
+    assert!(nar.len() > 100 && export.len() > nar.len() + 16, "{} / {}", nar.len(), export.len());
+
+    // ExportPath (1.34): the export comes back as STDERR_WRITE, framed by the daemon's `exportPaths`
+    // markers in `nix-store --export` (a leading 1 and a trailing 0, which ExportPath leaves out).
+    let mut client = RawClient::connect(&relay.socket, ProtocolVersion::NIX_2_8);
+    let mut out = Vec::new();
+    put_u64(&mut out, 16);
+    put_bytes(&mut out, path.as_bytes());
+    put_u64(&mut out, 0);
+    client.send(&out);
+    let written: Vec<u8> = client
+        .block(&mut &[][..])
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Write(data) => Some(data),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(written, export[8..export.len() - 8]);
+    assert_eq!(client.next(|r| r.u64()), 1);
+
+    // ImportPaths (1.34): the daemon pulls the export through STDERR_READ; the reply lists what it added.
+    nix_ok("nix-store", &["--delete", &path], &relay.socket);
+    out.clear();
+    put_u64(&mut out, 27);
+    client.send(&out);
+    let messages = client.block(&mut &export[..]);
+    assert!(messages.iter().any(|m| matches!(m, Message::Read { .. })), "{messages:?}");
+    assert_eq!(messages.last(), Some(&Message::Last), "{messages:?}");
+    assert_eq!(client.next(|r| r.bytes_list()), vec![path.as_bytes().to_vec()]);
+    drop(client);
+    nix_ok("nix-store", &["--check-validity", &path], &relay.socket);
+
+    // AddToStoreNar from a client claiming 1.22: the NAR goes through STDERR_READ answers too.
+    nix_ok("nix-store", &["--delete", &path], &relay.socket);
+    let mut client = RawClient::connect(&relay.socket, ProtocolVersion::new(1, 22));
+    out.clear();
+    put_u64(&mut out, 39);
+    put_bytes(&mut out, path.as_bytes());
+    put_bytes(&mut out, b""); // deriver
+    put_bytes(&mut out, nar_hash.as_bytes());
+    put_bytes_list::<&[u8]>(&mut out, &[]); // references
+    put_u64(&mut out, 0); // registration time
+    put_u64(&mut out, nar.len() as u64);
+    put_bool(&mut out, false); // ultimate
+    put_bytes_list::<&[u8]>(&mut out, &[]); // signatures
+    put_bytes(&mut out, b""); // content address
+    put_bool(&mut out, false); // repair
+    put_bool(&mut out, true); // dontCheckSigs (we are trusted: root, local socket)
+    client.send(&out);
+    let messages = client.block(&mut &nar[..]);
+    assert_eq!(messages.last(), Some(&Message::Last), "{messages:?}");
+    drop(client);
+    nix_ok("nix-store", &["--check-validity", &path], &relay.socket);
+
+    let (_env, db) = stop(relay);
+    let ops = ops_all_framed(&db);
+    for op in ["nix:op:ExportPath", "nix:op:ImportPaths", "nix:op:AddToStoreNar"] {
+        assert!(ops.iter().any(|o| o == op), "{op} missing from {ops:?}");
+    }
+    // Each of them ended with its reply (not with an error or the disconnect).
+    let ends = rows(
+        &db,
+        "SELECT s.name, json_extract(s.attrs, '$.ok') AS ok, json_extract(h.attrs, '$.protocol') AS protocol          FROM spans s JOIN events h ON h.trace_id = s.trace_id AND h.name = 'nix:handshake'          WHERE s.name IN ('nix:op:ExportPath', 'nix:op:ImportPaths', 'nix:op:AddToStoreNar') ORDER BY s.start_ns",
+    );
+    let ends: Vec<(String, i64, String)> = ends
+        .iter()
+        .map(|r| {
+            (r["name"].as_str().unwrap().into(), r["ok"].as_i64().unwrap(), r["protocol"].as_str().unwrap().into())
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        vec![
+            ("nix:op:ExportPath".into(), 1, "1.34".into()),
+            ("nix:op:ImportPaths".into(), 1, "1.34".into()),
+            ("nix:op:AddToStoreNar".into(), 1, "1.22".into()),
+        ]
+    );
 }

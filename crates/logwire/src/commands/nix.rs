@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use logwire_model::{Kind, Record};
+use logwire_model::{now_ns, Kind, Record};
 use logwire_nix::runtime::{RecordSink, Upstream};
 use logwire_store::{Store, WriterConfig};
 
@@ -67,7 +67,18 @@ struct Node {
     /// The newest Progress result: (done, expected).
     progress: Option<(u64, u64)>,
     running: bool,
-    started: Instant,
+    /// When its start, and its end, arrived on the wire (the records' `time_ns`): durations come from the
+    /// relay's receive times, not from when the display got round to drawing.
+    started_ns: i64,
+    ended_ns: Option<i64>,
+}
+
+impl Node {
+    /// How long it ran, start to end, or until `now_ns` while running.
+    fn duration(&self, now_ns: i64) -> Duration {
+        let end = self.ended_ns.unwrap_or(now_ns);
+        Duration::from_nanos(u64::try_from(end.saturating_sub(self.started_ns)).unwrap_or(0))
+    }
 }
 
 /// The tree the live view renders: activities under their parent activity (or their op), with phase,
@@ -106,7 +117,8 @@ impl Tree {
                     last_line: None,
                     progress: None,
                     running: true,
-                    started: Instant::now(),
+                    started_ns: r.time_ns,
+                    ended_ns: None,
                 };
                 self.nodes.insert(key, node);
                 None
@@ -127,6 +139,7 @@ impl Tree {
             Kind::SpanEnd => {
                 let node = self.nodes.get_mut(&key)?;
                 node.running = false;
+                node.ended_ns = Some(r.time_ns);
                 Some(node.clone())
             }
             Kind::Log => None,
@@ -165,14 +178,14 @@ impl Tree {
     }
 }
 
-/// One line of the live view.
-fn render(depth: usize, node: &Node) -> String {
+/// One line of the live view, `now_ns` being the current time.
+fn render(depth: usize, node: &Node, now_ns: i64) -> String {
     let mut line = format!("{:indent$}{}", "", node.name, indent = depth * 2);
     if !node.label.is_empty() {
         line.push(' ');
         line.push_str(&node.label);
     }
-    line.push_str(&format!(" {:.0}s", node.started.elapsed().as_secs_f64()));
+    line.push_str(&format!(" {:.0}s", node.duration(now_ns).as_secs_f64()));
     if let Some((done, expected)) = node.progress {
         line.push_str(&format!(" {done}/{expected}"));
     }
@@ -216,7 +229,7 @@ impl Live {
                 _ => None,
             };
             if let Some(kind) = kind {
-                let duration = ended.started.elapsed();
+                let duration = ended.duration(r.time_ns);
                 self.finished.push(Finished { label: ended.label, kind, duration });
             }
         }
@@ -249,8 +262,9 @@ impl Live {
                 self.multi.remove(&bar);
             }
         }
+        let now = now_ns();
         for (bar, (depth, node)) in self.bars.iter().zip(rows) {
-            bar.set_message(render(depth, node));
+            bar.set_message(render(depth, node, now));
         }
     }
 }
@@ -445,6 +459,37 @@ mod tests {
         // Everything ended with the connection's records; pruning leaves nothing on screen.
         tree.prune();
         assert!(tree.rows().is_empty());
+    }
+
+    #[test]
+    fn durations_come_from_the_wire_times_of_start_and_stop() {
+        // The capture's records restamped one second apart, as if each message arrived a second after the
+        // previous one; the tree is fed them all at once, long after, as a slow display would.
+        let records: Vec<Record> = capture_records()
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                r.time_ns = 1_000_000_000 * (i as i64 + 1);
+                r
+            })
+            .collect();
+        let start =
+            records.iter().position(|r| r.kind == Kind::SpanStart && r.name == "nix:Build").expect("Build start");
+        let end = records.iter().position(|r| r.kind == Kind::SpanEnd && r.name == "nix:Build").expect("Build end");
+        let mut tree = Tree::default();
+        let mut ended = Vec::new();
+        for r in &records[..=start] {
+            ended.extend(tree.on_record(r));
+        }
+        // While running, the live line counts from the start's arrival to now.
+        let (depth, node) = tree.rows().into_iter().find(|(_, n)| n.name == "Build").expect("a running Build");
+        let now = records[start].time_ns + 7_000_000_000;
+        assert!(render(depth, node, now).contains(" 7s"), "{}", render(depth, node, now));
+        for r in &records[start + 1..] {
+            ended.extend(tree.on_record(r));
+        }
+        let build = ended.iter().find(|n| n.name == "Build").expect("Build ended");
+        assert_eq!(build.duration(i64::MAX), Duration::from_secs((end - start) as u64));
     }
 
     #[test]
