@@ -7,7 +7,8 @@
 //!   time, `data` validated and kept as text, not typed), labelled as such;
 //! - read of a 0.3 file (ngtcp2's fixture events repeated), which the crate cannot read at all.
 //!
-//! `cargo bench -p logwire-qlog --bench qlog_vs_crate [-- EVENTS]` (default 300,000; median of 3 runs).
+//! `cargo bench -p logwire-qlog --bench qlog_vs_crate [-- EVENTS]` (default 300,000; the median of 5 runs,
+//! logwire's and the crate's interleaved so that both see the same load on a busy machine).
 
 #[path = "../tests/common/workload.rs"]
 mod workload;
@@ -133,7 +134,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (a_path, l_path, v03) =
         (dir.path().join("anchor.sqlog"), dir.path().join("logwire.sqlog"), dir.path().join("v03.sqlog"));
-    println!("qlog_vs_crate: {n} events, median of 3 runs (writes: 5, interleaved)");
+    println!("qlog_vs_crate: {n} events, median of 5 interleaved runs (0.3 reads: 3)");
 
     // Interleaved runs, so both writers see the same load on a busy machine; median of 5.
     let (mut anchor_rates, mut ours_rates) = (Vec::new(), Vec::new());
@@ -155,14 +156,27 @@ fn main() {
         ours_w / anchor_w
     );
 
-    // From the file: the crate through a 64 KiB BufReader, logwire through `stream::read_seq`.
-    let (anchor_r, na) = rate(3, || read_anchor(&a_path));
-    let (ours_t, nt) = rate(3, || read_logwire(&a_path, true));
-    // From the same bytes in memory, for both: the parsing alone.
+    // From the file: the crate through a 64 KiB BufReader, logwire through `stream::read_seq`; and from
+    // the same bytes in memory, for both: the parsing alone. Interleaved rounds, median of 5 each.
     let bytes: &'static [u8] = Vec::leak(std::fs::read(&a_path).unwrap());
-    let (anchor_m, nam) = rate(3, || read_anchor_from(Box::new(bytes)));
-    let (ours_m, nm) = rate(3, || read_logwire_from(bytes, true));
-    let (ours_lazy, nlazy) = rate(3, || read_logwire_from(bytes, false));
+    let mut rounds: [Vec<f64>; 5] = Default::default();
+    let mut counts = [0u64; 5];
+    for _ in 0..5 {
+        let runs: [&dyn Fn() -> u64; 5] = [
+            &|| read_anchor(&a_path),
+            &|| read_logwire(&a_path, true),
+            &|| read_anchor_from(Box::new(bytes)),
+            &|| read_logwire_from(bytes, true),
+            &|| read_logwire_from(bytes, false),
+        ];
+        for (i, run) in runs.iter().enumerate() {
+            let (r, n) = rate(1, run);
+            rounds[i].push(r);
+            counts[i] = n;
+        }
+    }
+    let [anchor_r, ours_t, anchor_m, ours_m, ours_lazy] = rounds.map(median);
+    let [na, nt, nam, nm, nlazy] = counts;
     assert_eq!((na, nt, nam, nm, nlazy), (n, n, n, n, n), "every reader reads every event");
     let line = |what: &str, r: f64, anchor: Option<f64>| {
         let ratio = anchor.map(|a| format!("   ratio {:.2}x", r / a)).unwrap_or_default();

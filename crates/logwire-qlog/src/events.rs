@@ -1,7 +1,9 @@
-//! The event model of the newest drafts: every event name typed ([`EventKind`]), and typed data for the
-//! events the tools and writers use ([`EventData`]). Events without typed data — and extension events
-//! (iroh, mvfst) — are [`EventData::Other`], keeping their JSON as is.
+//! The event model of the newest drafts: every event name typed ([`EventKind`]), and typed data for every
+//! QUIC and HTTP/3 event ([`EventData`]; the less frequent ones in `events_more`, each keeping the fields
+//! it does not name). Extension events (iroh, mvfst), `qpack:`, `simulation:`, `http:capsule_*`, and data
+//! that does not fit its type are [`EventData::Other`], keeping their JSON as is.
 
+pub use crate::events_more::*;
 use crate::number::opt_u64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -411,11 +413,67 @@ pub enum EventData {
     Http3FrameCreated(Http3FrameEvent),
     Http3FrameParsed(Http3FrameEvent),
     Log(LogLevel, LogMessage),
+    ServerListening(ServerListening),
+    ConnectionStarted(ConnectionStarted),
+    ConnectionClosed(ConnectionClosed),
+    ConnectionIdUpdated(ConnectionIdUpdated),
+    SpinBitUpdated(SpinBitUpdated),
+    TupleAssigned(TupleAssigned),
+    MtuUpdated(MtuUpdated),
+    PacketBuffered(PacketBuffered),
+    PacketsAcked(PacketsAcked),
+    /// `quic:connection_state_updated`, `quic:congestion_state_updated`, `quic:ecn_state_updated`,
+    /// `quic:migration_state_updated`: which one is [`EventData::name`].
+    StateUpdated(StateKind, StateUpdated),
+    VersionInformation(VersionInformation),
+    AlpnInformation(AlpnInformation),
+    ParametersSet(TransportParameters),
+    ParametersRestored(TransportParameters),
+    UdpDatagramsSent(UdpDatagrams),
+    UdpDatagramsReceived(UdpDatagrams),
+    UdpDatagramDropped(UdpDatagramDropped),
+    StreamStateUpdated(StreamStateUpdated),
+    FramesCreated(FramesProcessed),
+    FramesParsed(FramesProcessed),
+    StreamDataMoved(StreamDataMoved),
+    DatagramDataMoved(DatagramDataMoved),
+    KeyUpdated(KeyEvent),
+    KeyDiscarded(KeyEvent),
+    RecoveryParametersSet(RecoveryParameters),
+    TimerUpdated(TimerUpdated),
+    MarkedForRetransmit(MarkedForRetransmit),
+    Http3ParametersSet(Http3Parameters),
+    Http3ParametersRestored(Http3Parameters),
+    Http3StreamTypeSet(Http3StreamTypeSet),
+    Http3PriorityUpdated(Http3PriorityUpdated),
+    Http3DatagramCreated(Http3Datagram),
+    Http3DatagramParsed(Http3Datagram),
+    Http3PushResolved(Http3PushResolved),
     /// Any other event by its normalised name, data as written (normalised).
     Other {
         name: String,
         data: Map<String, Value>,
     },
+}
+
+/// The state-change events that share [`StateUpdated`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    Connection,
+    Congestion,
+    Ecn,
+    Migration,
+}
+
+impl StateKind {
+    fn name(self) -> &'static str {
+        match self {
+            StateKind::Connection => "quic:connection_state_updated",
+            StateKind::Congestion => "quic:congestion_state_updated",
+            StateKind::Ecn => "quic:ecn_state_updated",
+            StateKind::Migration => "quic:migration_state_updated",
+        }
+    }
 }
 
 /// The five `loglevel:` events.
@@ -448,6 +506,7 @@ impl EventData {
             T::deserialize(data).ok()
         }
         let level = |l| typed(&data).map(|m| EventData::Log(l, m));
+        let state = |k| typed(&data).map(|m| EventData::StateUpdated(k, m));
         let t = match name {
             "quic:packet_sent" => typed(&data).map(EventData::PacketSent),
             "quic:packet_received" => typed(&data).map(EventData::PacketReceived),
@@ -461,6 +520,43 @@ impl EventData {
             "loglevel:info" => level(LogLevel::Info),
             "loglevel:debug" => level(LogLevel::Debug),
             "loglevel:verbose" => level(LogLevel::Verbose),
+            "quic:server_listening" => typed(&data).map(EventData::ServerListening),
+            "quic:connection_id_updated" => typed(&data).map(EventData::ConnectionIdUpdated),
+            "quic:spin_bit_updated" => typed(&data).map(EventData::SpinBitUpdated),
+            "quic:tuple_assigned" => typed(&data).map(EventData::TupleAssigned),
+            "quic:mtu_updated" => typed(&data).map(EventData::MtuUpdated),
+            "quic:packet_buffered" => typed(&data).map(EventData::PacketBuffered),
+            "quic:packets_acked" => typed(&data).map(EventData::PacketsAcked),
+            "quic:connection_started" => typed(&data).map(EventData::ConnectionStarted),
+            "quic:connection_closed" => typed(&data).map(EventData::ConnectionClosed),
+            "quic:connection_state_updated" => state(StateKind::Connection),
+            "quic:congestion_state_updated" => state(StateKind::Congestion),
+            "quic:ecn_state_updated" => state(StateKind::Ecn),
+            "quic:migration_state_updated" => state(StateKind::Migration),
+            "quic:version_information" => typed(&data).map(EventData::VersionInformation),
+            "quic:alpn_information" => typed(&data).map(EventData::AlpnInformation),
+            "quic:parameters_set" => typed(&data).map(EventData::ParametersSet),
+            "quic:parameters_restored" => typed(&data).map(EventData::ParametersRestored),
+            "quic:udp_datagrams_sent" => typed(&data).map(EventData::UdpDatagramsSent),
+            "quic:udp_datagrams_received" => typed(&data).map(EventData::UdpDatagramsReceived),
+            "quic:udp_datagram_dropped" => typed(&data).map(EventData::UdpDatagramDropped),
+            "quic:stream_state_updated" => typed(&data).map(EventData::StreamStateUpdated),
+            "quic:frames_created" => typed(&data).map(EventData::FramesCreated),
+            "quic:frames_parsed" => typed(&data).map(EventData::FramesParsed),
+            "quic:stream_data_moved" => typed(&data).map(EventData::StreamDataMoved),
+            "quic:datagram_data_moved" => typed(&data).map(EventData::DatagramDataMoved),
+            "quic:key_updated" => typed(&data).map(EventData::KeyUpdated),
+            "quic:key_discarded" => typed(&data).map(EventData::KeyDiscarded),
+            "quic:recovery_parameters_set" => typed(&data).map(EventData::RecoveryParametersSet),
+            "quic:timer_updated" => typed(&data).map(EventData::TimerUpdated),
+            "quic:marked_for_retransmit" => typed(&data).map(EventData::MarkedForRetransmit),
+            "http3:parameters_set" => typed(&data).map(EventData::Http3ParametersSet),
+            "http3:parameters_restored" => typed(&data).map(EventData::Http3ParametersRestored),
+            "http3:stream_type_set" => typed(&data).map(EventData::Http3StreamTypeSet),
+            "http3:priority_updated" => typed(&data).map(EventData::Http3PriorityUpdated),
+            "http3:datagram_created" => typed(&data).map(EventData::Http3DatagramCreated),
+            "http3:datagram_parsed" => typed(&data).map(EventData::Http3DatagramParsed),
+            "http3:push_resolved" => typed(&data).map(EventData::Http3PushResolved),
             _ => None,
         };
         t.unwrap_or_else(|| EventData::Other {
@@ -482,6 +578,40 @@ impl EventData {
             EventData::Http3FrameCreated(_) => "http3:frame_created",
             EventData::Http3FrameParsed(_) => "http3:frame_parsed",
             EventData::Log(l, _) => l.name(),
+            EventData::ServerListening(_) => "quic:server_listening",
+            EventData::ConnectionIdUpdated(_) => "quic:connection_id_updated",
+            EventData::SpinBitUpdated(_) => "quic:spin_bit_updated",
+            EventData::TupleAssigned(_) => "quic:tuple_assigned",
+            EventData::MtuUpdated(_) => "quic:mtu_updated",
+            EventData::PacketBuffered(_) => "quic:packet_buffered",
+            EventData::PacketsAcked(_) => "quic:packets_acked",
+            EventData::ConnectionStarted(_) => "quic:connection_started",
+            EventData::ConnectionClosed(_) => "quic:connection_closed",
+            EventData::StateUpdated(k, _) => k.name(),
+            EventData::VersionInformation(_) => "quic:version_information",
+            EventData::AlpnInformation(_) => "quic:alpn_information",
+            EventData::ParametersSet(_) => "quic:parameters_set",
+            EventData::ParametersRestored(_) => "quic:parameters_restored",
+            EventData::UdpDatagramsSent(_) => "quic:udp_datagrams_sent",
+            EventData::UdpDatagramsReceived(_) => "quic:udp_datagrams_received",
+            EventData::UdpDatagramDropped(_) => "quic:udp_datagram_dropped",
+            EventData::StreamStateUpdated(_) => "quic:stream_state_updated",
+            EventData::FramesCreated(_) => "quic:frames_created",
+            EventData::FramesParsed(_) => "quic:frames_parsed",
+            EventData::StreamDataMoved(_) => "quic:stream_data_moved",
+            EventData::DatagramDataMoved(_) => "quic:datagram_data_moved",
+            EventData::KeyUpdated(_) => "quic:key_updated",
+            EventData::KeyDiscarded(_) => "quic:key_discarded",
+            EventData::RecoveryParametersSet(_) => "quic:recovery_parameters_set",
+            EventData::TimerUpdated(_) => "quic:timer_updated",
+            EventData::MarkedForRetransmit(_) => "quic:marked_for_retransmit",
+            EventData::Http3ParametersSet(_) => "http3:parameters_set",
+            EventData::Http3ParametersRestored(_) => "http3:parameters_restored",
+            EventData::Http3StreamTypeSet(_) => "http3:stream_type_set",
+            EventData::Http3PriorityUpdated(_) => "http3:priority_updated",
+            EventData::Http3DatagramCreated(_) => "http3:datagram_created",
+            EventData::Http3DatagramParsed(_) => "http3:datagram_parsed",
+            EventData::Http3PushResolved(_) => "http3:push_resolved",
             EventData::Other { name, .. } => name,
         }
     }
@@ -500,6 +630,34 @@ impl Serialize for EventData {
             EventData::RecoveryMetricsUpdated(d) => d.serialize(s),
             EventData::Http3FrameCreated(d) | EventData::Http3FrameParsed(d) => d.serialize(s),
             EventData::Log(_, d) => d.serialize(s),
+            EventData::ServerListening(d) => d.serialize(s),
+            EventData::ConnectionIdUpdated(d) => d.serialize(s),
+            EventData::SpinBitUpdated(d) => d.serialize(s),
+            EventData::TupleAssigned(d) => d.serialize(s),
+            EventData::MtuUpdated(d) => d.serialize(s),
+            EventData::PacketBuffered(d) => d.serialize(s),
+            EventData::PacketsAcked(d) => d.serialize(s),
+            EventData::ConnectionStarted(d) => d.serialize(s),
+            EventData::ConnectionClosed(d) => d.serialize(s),
+            EventData::StateUpdated(_, d) => d.serialize(s),
+            EventData::VersionInformation(d) => d.serialize(s),
+            EventData::AlpnInformation(d) => d.serialize(s),
+            EventData::ParametersSet(d) | EventData::ParametersRestored(d) => d.serialize(s),
+            EventData::UdpDatagramsSent(d) | EventData::UdpDatagramsReceived(d) => d.serialize(s),
+            EventData::UdpDatagramDropped(d) => d.serialize(s),
+            EventData::StreamStateUpdated(d) => d.serialize(s),
+            EventData::FramesCreated(d) | EventData::FramesParsed(d) => d.serialize(s),
+            EventData::StreamDataMoved(d) => d.serialize(s),
+            EventData::DatagramDataMoved(d) => d.serialize(s),
+            EventData::KeyUpdated(d) | EventData::KeyDiscarded(d) => d.serialize(s),
+            EventData::RecoveryParametersSet(d) => d.serialize(s),
+            EventData::TimerUpdated(d) => d.serialize(s),
+            EventData::MarkedForRetransmit(d) => d.serialize(s),
+            EventData::Http3ParametersSet(d) | EventData::Http3ParametersRestored(d) => d.serialize(s),
+            EventData::Http3StreamTypeSet(d) => d.serialize(s),
+            EventData::Http3PriorityUpdated(d) => d.serialize(s),
+            EventData::Http3DatagramCreated(d) | EventData::Http3DatagramParsed(d) => d.serialize(s),
+            EventData::Http3PushResolved(d) => d.serialize(s),
             EventData::Other { data, .. } => data.serialize(s),
         }
     }

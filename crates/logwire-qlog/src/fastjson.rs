@@ -1,11 +1,17 @@
-//! Hand-written JSON for the hottest events (packets and their frames): the same bytes serde would
-//! write, without the per-token `io::Write` round trips. The benchmark (`benches/qlog_vs_crate.rs`) is
-//! why this exists; every other event goes through serde.
+//! Hand-written JSON for the hottest events (packets and their frames, recovery metrics): the same bytes
+//! serde would write, without the per-token `io::Write` round trips. Every key is one constant literal
+//! with its separator (`,"packet_number":`), so it compiles to a few stores instead of a `memcpy` call;
+//! numbers go through itoa and floats through zmij (what serde_json uses). The benchmark
+//! (`benches/qlog_vs_crate.rs`) is why this exists; every other event goes through serde.
 
-use crate::events::{AckRange, PacketEvent, PacketHeader, PacketType, QuicFrame, RawInfo};
+use crate::events::{AckRange, PacketEvent, PacketHeader, PacketType, QuicFrame, RawInfo, RecoveryMetrics};
 
 pub(crate) fn u64(buf: &mut Vec<u8>, v: u64) {
-    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    if v < 10 {
+        buf.push(b'0' + v as u8);
+    } else {
+        buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
 }
 
 pub(crate) fn f64(buf: &mut Vec<u8>, v: f64) {
@@ -28,80 +34,84 @@ pub(crate) fn str(buf: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn key(buf: &mut Vec<u8>, first: &mut bool, k: &[u8]) {
-    if !*first {
-        buf.push(b',');
-    }
-    *first = false;
-    buf.push(b'"');
-    buf.extend_from_slice(k);
-    buf.extend_from_slice(b"\":");
+/// Opens an object whose members are all optional: the first member writes `{`, the others `,`.
+struct Members<'b> {
+    buf: &'b mut Vec<u8>,
+    open: bool,
 }
 
-fn opt_u64(buf: &mut Vec<u8>, first: &mut bool, k: &[u8], v: Option<u64>) {
-    if let Some(v) = v {
-        key(buf, first, k);
-        u64(buf, v);
+impl<'b> Members<'b> {
+    fn new(buf: &'b mut Vec<u8>) -> Members<'b> {
+        Members { buf, open: false }
     }
-}
 
-fn opt_str(buf: &mut Vec<u8>, first: &mut bool, k: &[u8], v: &Option<String>) {
-    if let Some(v) = v {
-        key(buf, first, k);
-        str(buf, v);
+    /// `key` is the member's `"name":` literal.
+    fn key(&mut self, key: &[u8]) -> &mut Vec<u8> {
+        self.buf.push(if self.open { b',' } else { b'{' });
+        self.open = true;
+        self.buf.extend_from_slice(key);
+        self.buf
     }
-}
 
-fn opt_bool(buf: &mut Vec<u8>, first: &mut bool, k: &[u8], v: Option<bool>) {
-    if let Some(v) = v {
-        key(buf, first, k);
-        buf.extend_from_slice(if v { b"true" } else { b"false" });
+    fn close(self) {
+        if !self.open {
+            self.buf.push(b'{');
+        }
+        self.buf.push(b'}');
     }
 }
 
-fn packet_type(t: PacketType) -> &'static [u8] {
-    match t {
-        PacketType::Initial => b"initial",
-        PacketType::Handshake => b"handshake",
-        PacketType::ZeroRtt => b"0RTT",
-        PacketType::OneRtt => b"1RTT",
-        PacketType::Retry => b"retry",
-        PacketType::VersionNegotiation => b"version_negotiation",
-        PacketType::StatelessReset => b"stateless_reset",
-        PacketType::Unknown => b"unknown",
-    }
+macro_rules! opt {
+    ($buf:expr, $lit:literal, $v:expr, $write:path) => {
+        if let Some(v) = $v {
+            $buf.extend_from_slice($lit);
+            $write($buf, v);
+        }
+    };
+}
+
+fn bool(buf: &mut Vec<u8>, v: bool) {
+    buf.extend_from_slice(if v { b"true" } else { b"false" });
 }
 
 pub(crate) fn header(buf: &mut Vec<u8>, h: &PacketHeader) {
-    buf.extend_from_slice(b"{\"packet_type\":\"");
-    buf.extend_from_slice(packet_type(h.packet_type));
-    buf.push(b'"');
-    let first = &mut false;
-    opt_u64(buf, first, b"packet_number", h.packet_number);
-    opt_str(buf, first, b"version", &h.version);
-    opt_str(buf, first, b"scid", &h.scid);
-    opt_str(buf, first, b"dcid", &h.dcid);
-    opt_bool(buf, first, b"spin_bit", h.spin_bit);
-    opt_bool(buf, first, b"key_phase_bit", h.key_phase_bit);
+    match h.packet_type {
+        PacketType::OneRtt => buf.extend_from_slice(b"{\"packet_type\":\"1RTT\""),
+        PacketType::Initial => buf.extend_from_slice(b"{\"packet_type\":\"initial\""),
+        PacketType::Handshake => buf.extend_from_slice(b"{\"packet_type\":\"handshake\""),
+        PacketType::ZeroRtt => buf.extend_from_slice(b"{\"packet_type\":\"0RTT\""),
+        PacketType::Retry => buf.extend_from_slice(b"{\"packet_type\":\"retry\""),
+        PacketType::VersionNegotiation => buf.extend_from_slice(b"{\"packet_type\":\"version_negotiation\""),
+        PacketType::StatelessReset => buf.extend_from_slice(b"{\"packet_type\":\"stateless_reset\""),
+        PacketType::Unknown => buf.extend_from_slice(b"{\"packet_type\":\"unknown\""),
+    }
+    opt!(buf, b",\"packet_number\":", h.packet_number, u64);
+    opt!(buf, b",\"version\":", h.version.as_deref(), str);
+    opt!(buf, b",\"scid\":", h.scid.as_deref(), str);
+    opt!(buf, b",\"dcid\":", h.dcid.as_deref(), str);
+    opt!(buf, b",\"spin_bit\":", h.spin_bit, bool);
+    opt!(buf, b",\"key_phase_bit\":", h.key_phase_bit, bool);
     buf.push(b'}');
 }
 
 pub(crate) fn raw(buf: &mut Vec<u8>, r: &RawInfo) {
-    buf.push(b'{');
-    let first = &mut true;
-    opt_u64(buf, first, b"length", r.length);
-    opt_u64(buf, first, b"payload_length", r.payload_length);
-    opt_str(buf, first, b"data", &r.data);
-    buf.push(b'}');
+    let mut m = Members::new(buf);
+    if let Some(v) = r.length {
+        u64(m.key(b"\"length\":"), v);
+    }
+    if let Some(v) = r.payload_length {
+        u64(m.key(b"\"payload_length\":"), v);
+    }
+    if let Some(v) = &r.data {
+        str(m.key(b"\"data\":"), v);
+    }
+    m.close();
 }
 
 fn ranges(buf: &mut Vec<u8>, rs: &[AckRange]) {
     buf.push(b'[');
     for (i, r) in rs.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        buf.push(b'[');
+        buf.extend_from_slice(if i > 0 { b",[" } else { b"[" });
         u64(buf, r.0);
         if r.1 != r.0 {
             buf.push(b',');
@@ -112,34 +122,33 @@ fn ranges(buf: &mut Vec<u8>, rs: &[AckRange]) {
     buf.push(b']');
 }
 
-/// ACK and STREAM frames by hand; the others through serde (the same bytes, less often).
+/// ACK, STREAM and CRYPTO frames by hand; the others through serde (the same bytes, less often).
 pub(crate) fn frame(buf: &mut Vec<u8>, f: &QuicFrame) {
     match f {
         QuicFrame::Ack { ack_delay, acked_ranges, ect1, ect0, ce } => {
             buf.extend_from_slice(b"{\"frame_type\":\"ack\"");
-            let first = &mut false;
-            if let Some(d) = ack_delay {
-                key(buf, first, b"ack_delay");
-                f64(buf, *d);
-            }
-            key(buf, first, b"acked_ranges");
+            opt!(buf, b",\"ack_delay\":", *ack_delay, f64);
+            buf.extend_from_slice(b",\"acked_ranges\":");
             ranges(buf, acked_ranges);
-            opt_u64(buf, first, b"ect1", *ect1);
-            opt_u64(buf, first, b"ect0", *ect0);
-            opt_u64(buf, first, b"ce", *ce);
+            opt!(buf, b",\"ect1\":", *ect1, u64);
+            opt!(buf, b",\"ect0\":", *ect0, u64);
+            opt!(buf, b",\"ce\":", *ce, u64);
             buf.push(b'}');
         }
         QuicFrame::Stream { stream_id, offset, fin, length, raw: r } => {
             buf.extend_from_slice(b"{\"frame_type\":\"stream\",\"stream_id\":");
             u64(buf, *stream_id);
-            let first = &mut false;
-            opt_u64(buf, first, b"offset", *offset);
-            opt_bool(buf, first, b"fin", *fin);
-            opt_u64(buf, first, b"length", *length);
-            if let Some(r) = r {
-                key(buf, first, b"raw");
-                raw(buf, r);
-            }
+            opt!(buf, b",\"offset\":", *offset, u64);
+            opt!(buf, b",\"fin\":", *fin, bool);
+            opt!(buf, b",\"length\":", *length, u64);
+            opt!(buf, b",\"raw\":", r, raw);
+            buf.push(b'}');
+        }
+        QuicFrame::Crypto { offset, length, raw: r } => {
+            buf.extend_from_slice(b"{\"frame_type\":\"crypto\",\"offset\":");
+            u64(buf, *offset);
+            opt!(buf, b",\"length\":", *length, u64);
+            opt!(buf, b",\"raw\":", r, raw);
             buf.push(b'}');
         }
         other => {
@@ -161,15 +170,40 @@ pub(crate) fn packet(buf: &mut Vec<u8>, p: &PacketEvent) {
         }
         buf.push(b']');
     }
-    if let Some(r) = &p.raw {
-        buf.extend_from_slice(b",\"raw\":");
-        raw(buf, r);
-    }
-    if let Some(t) = &p.trigger {
-        buf.extend_from_slice(b",\"trigger\":");
-        str(buf, t);
-    }
+    opt!(buf, b",\"raw\":", &p.raw, raw);
+    opt!(buf, b",\"trigger\":", p.trigger.as_deref(), str);
     buf.push(b'}');
+}
+
+pub(crate) fn recovery_metrics(buf: &mut Vec<u8>, r: &RecoveryMetrics) {
+    let mut m = Members::new(buf);
+    let floats = [
+        (&b"\"min_rtt\":"[..], r.min_rtt),
+        (b"\"smoothed_rtt\":", r.smoothed_rtt),
+        (b"\"latest_rtt\":", r.latest_rtt),
+        (b"\"rtt_variance\":", r.rtt_variance),
+    ];
+    for (key, v) in floats {
+        if let Some(v) = v {
+            f64(m.key(key), v);
+        }
+    }
+    let ints = [
+        (&b"\"pto_count\":"[..], r.pto_count),
+        (b"\"congestion_window\":", r.congestion_window),
+        (b"\"bytes_in_flight\":", r.bytes_in_flight),
+        (b"\"ssthresh\":", r.ssthresh),
+        (b"\"packets_in_flight\":", r.packets_in_flight),
+    ];
+    for (key, v) in ints {
+        if let Some(v) = v {
+            u64(m.key(key), v);
+        }
+    }
+    if let Some(v) = r.pacing_rate {
+        f64(m.key(b"\"pacing_rate\":"), v);
+    }
+    m.close();
 }
 
 #[cfg(test)]
@@ -212,5 +246,29 @@ mod tests {
         let mut fast = Vec::new();
         packet(&mut fast, &p);
         assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&p).unwrap());
+        let crypto = QuicFrame::Crypto { offset: 5, length: Some(90), raw: Some(RawInfo::default()) };
+        let mut fast = Vec::new();
+        frame(&mut fast, &crypto);
+        assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&crypto).unwrap());
+        for m in [
+            RecoveryMetrics::default(),
+            RecoveryMetrics { smoothed_rtt: Some(1.5), ssthresh: Some(u64::MAX), ..Default::default() },
+            RecoveryMetrics {
+                min_rtt: Some(0.333),
+                smoothed_rtt: Some(25.0),
+                latest_rtt: Some(1e-9),
+                rtt_variance: Some(7.25),
+                pto_count: Some(0),
+                congestion_window: Some(14520),
+                bytes_in_flight: Some(1200),
+                ssthresh: Some(1),
+                packets_in_flight: Some(3),
+                pacing_rate: Some(1e20),
+            },
+        ] {
+            let mut fast = Vec::new();
+            recovery_metrics(&mut fast, &m);
+            assert_eq!(String::from_utf8(fast).unwrap(), serde_json::to_string(&m).unwrap());
+        }
     }
 }

@@ -1,10 +1,20 @@
-//! A strict single-pass reader for the hottest records (`quic:packet_sent` / `quic:packet_received` with
-//! ACK, STREAM, PING and PADDING frames): time, name and typed data straight from the bytes, without
-//! building `serde_json` trees or buffering internally tagged enums. Anything outside that strict subset
-//! (escapes, nulls, strings for numbers, unknown or duplicate keys, other events, other key orders) returns
-//! `None`, and the caller takes the serde path, which gives the same result for what this accepts.
+//! A strict single-pass reader for the hottest records: `quic:packet_sent` / `quic:packet_received` (ACK,
+//! STREAM, CRYPTO, PING and PADDING frames) and `quic:recovery_metrics_updated`. Time, name and typed data
+//! come straight from the bytes, without `serde_json` trees or buffered internally tagged enums: keys are
+//! matched as literals against the input (`"header":`), known string values too (`"1RTT"`), numbers are
+//! parsed in the same scan. Anything outside that strict subset (escapes, whitespace inside a member, nulls,
+//! strings for numbers, unknown or duplicate keys, other events) returns `None`, and the caller takes the
+//! serde path, which gives the same result for what this accepts.
 
-use crate::events::{AckRange, PacketEvent, PacketHeader, PacketType, QuicFrame, RawInfo};
+use crate::events::{AckRange, EventData, PacketEvent, PacketHeader, PacketType, QuicFrame, RawInfo, RecoveryMetrics};
+
+/// Which typed event a record's (written) name stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastKind {
+    PacketSent,
+    PacketReceived,
+    RecoveryMetrics,
+}
 
 /// What one record holds when it fits the strict subset.
 pub(crate) struct FastRecord<'a> {
@@ -12,7 +22,7 @@ pub(crate) struct FastRecord<'a> {
     pub name: &'a str,
     /// The `data` object's exact text.
     pub data: &'a str,
-    pub packet: PacketEvent,
+    pub typed: EventData,
 }
 
 struct Cursor<'a> {
@@ -27,6 +37,11 @@ impl<'a> Cursor<'a> {
 
     fn peek(&mut self) -> Option<u8> {
         let b = self.bytes();
+        // Writers put no blanks between tokens: test the byte before looping.
+        let c = *b.get(self.pos)?;
+        if c > b' ' {
+            return Some(c);
+        }
         while let Some(c) = b.get(self.pos) {
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
                 return Some(*c);
@@ -40,10 +55,20 @@ impl<'a> Cursor<'a> {
         (self.peek()? == want).then(|| self.pos += 1)
     }
 
+    /// Consumes `lit` when the input continues with it (a key with its quotes and colon, or a string
+    /// value with its quotes).
+    fn lit(&mut self, lit: &[u8]) -> bool {
+        let hit = self.bytes().get(self.pos..self.pos + lit.len()) == Some(lit);
+        if hit {
+            self.pos += lit.len();
+        }
+        hit
+    }
+
     /// A string without escapes or control characters.
     fn str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
-        // Keys and values here are short: eight bytes at a time beats memchr's set-up.
+        // Strings here are short: eight bytes at a time beats memchr's set-up.
         let start = self.pos;
         let b = self.bytes();
         let mut end = start;
@@ -126,36 +151,83 @@ impl<'a> Cursor<'a> {
         Some(v)
     }
 
+    /// `[-]digits[.digits]` with at most 15 significant digits in one scan, as the exact integer over an
+    /// exact power of ten: one correctly rounded division, so the same value `str::parse` gives (Clinger's
+    /// fast path). Longer numbers and exponents go through `str::parse`.
     fn f64(&mut self) -> Option<f64> {
-        // serde_json rejects numbers out of f64's range; so does this (and leaves them to serde).
+        const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+        self.peek()?;
+        let b = self.bytes();
+        let start = self.pos;
+        let mut i = start;
+        let negative = b.get(i) == Some(&b'-');
+        i += usize::from(negative);
+        let int_start = i;
+        let (mut mantissa, mut count) = (0u64, 0usize);
+        while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            mantissa = mantissa * 10 + u64::from(d - b'0');
+            count += 1;
+            i += 1;
+            if count > 15 {
+                return self.f64_slow();
+            }
+        }
+        let int_digits = i - int_start;
+        if int_digits == 0 || (int_digits > 1 && b[int_start] == b'0') {
+            return None;
+        }
+        let mut scale = 0;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let frac_start = i;
+            while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+                mantissa = mantissa * 10 + u64::from(d - b'0');
+                count += 1;
+                i += 1;
+                if count > 15 {
+                    return self.f64_slow();
+                }
+            }
+            scale = i - frac_start;
+            if scale == 0 {
+                return None;
+            }
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            return self.f64_slow();
+        }
+        self.pos = i;
+        let value = mantissa as f64 / POW10[scale];
+        Some(if negative { -value } else { value })
+    }
+
+    /// Any JSON number through the standard library's correctly rounded parser. serde_json rejects numbers
+    /// out of f64's range; so does this (and leaves them to serde).
+    fn f64_slow(&mut self) -> Option<f64> {
         let text = self.number()?;
-        decimal_fast_path(text).or_else(|| text.parse().ok()).filter(|v: &f64| v.is_finite())
+        text.parse().ok().filter(|v: &f64| v.is_finite())
     }
 
     fn bool(&mut self) -> Option<bool> {
         self.peek()?;
-        let rest = &self.bytes()[self.pos..];
-        if rest.starts_with(b"true") {
-            self.pos += 4;
+        if self.lit(b"true") {
             Some(true)
-        } else if rest.starts_with(b"false") {
-            self.pos += 5;
+        } else if self.lit(b"false") {
             Some(false)
         } else {
             None
         }
     }
 
-    /// `{ "key": value, … }`, each value read by `field`.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    /// `{ member, … }`: `member` reads one key (as a literal) and its value, or says `None`.
+    fn object(&mut self, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         if self.eat(b'}').is_some() {
             return Some(());
         }
         loop {
-            let key = self.str()?;
-            self.eat(b':')?;
-            field(self, key)?;
+            self.peek()?;
+            member(self)?;
             match self.peek()? {
                 b',' => self.pos += 1,
                 b'}' => {
@@ -186,32 +258,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// `[-]digits[.digits]` with at most 15 significant digits, as the exact integer over an exact power of
-/// ten: one correctly rounded division, so the same value `str::parse` gives (Clinger's fast path).
-fn decimal_fast_path(text: &str) -> Option<f64> {
-    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mut mantissa, mut count, mut scale) = (0u64, 0usize, None);
-    for (i, c) in digits.bytes().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                count += 1;
-                if count > 15 {
-                    return None;
-                }
-            }
-            b'.' if scale.is_none() => scale = Some(digits.len() - i - 1),
-            _ => return None,
-        }
-    }
-    let value = mantissa as f64 / POW10[scale.unwrap_or(0)];
-    Some(if negative { -value } else { value })
-}
-
 /// The high bit set in the first byte of `w` (little endian) that is `"`, `\\` or a control character;
 /// bits after the first may be wrong, so only the lowest is used.
 fn special_bytes(w: u64) -> u64 {
@@ -232,34 +278,48 @@ fn once<T>(slot: &mut Option<T>, v: T) -> Option<()> {
     Some(())
 }
 
-/// The record as time, name and typed packet data, when it fits the strict subset. `is_packet` says
-/// whether a (written) name is one whose normalised name is `quic:packet_sent`/`quic:packet_received`.
-pub(crate) fn packet_record<'a>(text: &'a str, is_packet: impl Fn(&str) -> bool) -> Option<FastRecord<'a>> {
+/// The record as time, name and typed data, when it fits the strict subset. `kind` says which typed
+/// event a written name stands for once normalised (`None`: not one this reader types).
+pub(crate) fn fast_record<'a>(text: &'a str, kind: impl Fn(&str) -> Option<FastKind>) -> Option<FastRecord<'a>> {
     let mut c = Cursor { text, pos: 0 };
-    let (mut time, mut name, mut data, mut packet) = (None, None, None, None);
-    c.object(|c, key| match key {
-        "time" => once(&mut time, c.f64()?),
-        "name" => once(&mut name, c.str().filter(|n| is_packet(n))?),
-        "data" if name.is_some() && data.is_none() => {
+    let (mut time, mut name, mut data, mut typed) = (None, None, None, None);
+    let mut which = None;
+    c.object(|c| {
+        if c.lit(b"\"time\":") {
+            once(&mut time, c.f64()?)
+        } else if c.lit(b"\"name\":") {
+            let n = c.str()?;
+            once(&mut which, kind(n)?)?;
+            once(&mut name, n)
+        } else if c.lit(b"\"data\":") {
+            let k = which?;
             c.peek()?;
             let start = c.pos;
-            packet = Some(packet_event(c)?);
-            data = text.get(start..c.pos);
-            Some(())
+            let t = match k {
+                FastKind::PacketSent => EventData::PacketSent(packet_event(c)?),
+                FastKind::PacketReceived => EventData::PacketReceived(packet_event(c)?),
+                FastKind::RecoveryMetrics => EventData::RecoveryMetricsUpdated(recovery_metrics(c)?),
+            };
+            once(&mut typed, t)?;
+            once(&mut data, text.get(start..c.pos)?)
+        } else {
+            None
         }
-        _ => None,
     })?;
     if c.peek().is_some() {
         return None;
     }
-    Some(FastRecord { time: time?, name: name?, data: data?, packet: packet? })
+    Some(FastRecord { time: time?, name: name?, data: data?, typed: typed? })
 }
 
 fn packet_event(c: &mut Cursor<'_>) -> Option<PacketEvent> {
     let (mut header, mut frames, mut raw, mut trigger) = (None, None, None, None);
-    c.object(|c, key| match key {
-        "header" => once(&mut header, packet_header(c)?),
-        "frames" => {
+    c.object(|c| {
+        if c.lit(b"\"header\":") {
+            once(&mut header, packet_header(c)?)
+        } else if c.lit(b"\"raw\":") {
+            once(&mut raw, raw_info(c)?)
+        } else if c.lit(b"\"frames\":") {
             // One allocation for the usual handful of frames.
             let mut list = Vec::with_capacity(4);
             c.array(|c| {
@@ -267,16 +327,22 @@ fn packet_event(c: &mut Cursor<'_>) -> Option<PacketEvent> {
                 Some(())
             })?;
             once(&mut frames, list)
+        } else if c.lit(b"\"trigger\":") {
+            once(&mut trigger, c.str()?.to_string())
+        } else {
+            None
         }
-        "raw" => once(&mut raw, raw_info(c)?),
-        "trigger" => once(&mut trigger, c.str()?.to_string()),
-        _ => None,
     })?;
     Some(PacketEvent { header: header?, frames, raw, trigger })
 }
 
-fn packet_type(name: &str) -> PacketType {
-    match name {
+fn packet_type(c: &mut Cursor<'_>) -> Option<PacketType> {
+    c.peek()?;
+    // The common ones as literals; the rest by name.
+    if c.lit(b"\"1RTT\"") {
+        return Some(PacketType::OneRtt);
+    }
+    Some(match c.str()? {
         "initial" => PacketType::Initial,
         "handshake" => PacketType::Handshake,
         "0RTT" => PacketType::ZeroRtt,
@@ -285,7 +351,7 @@ fn packet_type(name: &str) -> PacketType {
         "version_negotiation" => PacketType::VersionNegotiation,
         "stateless_reset" => PacketType::StatelessReset,
         _ => PacketType::Unknown,
-    }
+    })
 }
 
 fn packet_header(c: &mut Cursor<'_>) -> Option<PacketHeader> {
@@ -299,15 +365,24 @@ fn packet_header(c: &mut Cursor<'_>) -> Option<PacketHeader> {
         spin_bit: None,
         key_phase_bit: None,
     };
-    c.object(|c, key| match key {
-        "packet_type" => once(&mut ty, packet_type(c.str()?)),
-        "packet_number" => once(&mut h.packet_number, c.u64()?),
-        "version" => once(&mut h.version, c.str()?.to_string()),
-        "scid" => once(&mut h.scid, c.str()?.to_string()),
-        "dcid" => once(&mut h.dcid, c.str()?.to_string()),
-        "spin_bit" => once(&mut h.spin_bit, c.bool()?),
-        "key_phase_bit" => once(&mut h.key_phase_bit, c.bool()?),
-        _ => None,
+    c.object(|c| {
+        if c.lit(b"\"packet_type\":") {
+            once(&mut ty, packet_type(c)?)
+        } else if c.lit(b"\"packet_number\":") {
+            once(&mut h.packet_number, c.u64()?)
+        } else if c.lit(b"\"dcid\":") {
+            once(&mut h.dcid, c.str()?.to_string())
+        } else if c.lit(b"\"scid\":") {
+            once(&mut h.scid, c.str()?.to_string())
+        } else if c.lit(b"\"version\":") {
+            once(&mut h.version, c.str()?.to_string())
+        } else if c.lit(b"\"spin_bit\":") {
+            once(&mut h.spin_bit, c.bool()?)
+        } else if c.lit(b"\"key_phase_bit\":") {
+            once(&mut h.key_phase_bit, c.bool()?)
+        } else {
+            None
+        }
     })?;
     h.packet_type = ty?;
     Some(h)
@@ -315,84 +390,197 @@ fn packet_header(c: &mut Cursor<'_>) -> Option<PacketHeader> {
 
 fn raw_info(c: &mut Cursor<'_>) -> Option<RawInfo> {
     let mut r = RawInfo::default();
-    c.object(|c, key| match key {
-        "length" => once(&mut r.length, c.u64()?),
-        "payload_length" => once(&mut r.payload_length, c.u64()?),
-        "data" => once(&mut r.data, c.str()?.to_string()),
-        _ => None,
+    c.object(|c| {
+        if c.lit(b"\"length\":") {
+            once(&mut r.length, c.u64()?)
+        } else if c.lit(b"\"payload_length\":") {
+            once(&mut r.payload_length, c.u64()?)
+        } else if c.lit(b"\"data\":") {
+            once(&mut r.data, c.str()?.to_string())
+        } else {
+            None
+        }
     })?;
     Some(r)
 }
 
 fn ack_range(c: &mut Cursor<'_>) -> Option<AckRange> {
-    let mut n = [0u64; 2];
-    let mut count = 0;
-    c.array(|c| {
-        *n.get_mut(count)? = c.u64()?;
-        count += 1;
-        Some(())
-    })?;
-    match count {
-        1 => Some(AckRange(n[0], n[0])),
-        2 => Some(AckRange(n[0], n[1])),
-        _ => None,
+    c.eat(b'[')?;
+    let a = c.u64()?;
+    let b = match c.peek()? {
+        b']' => a,
+        b',' => {
+            c.pos += 1;
+            c.u64()?
+        }
+        _ => return None,
+    };
+    c.eat(b']')?;
+    Some(AckRange(a, b))
+}
+
+/// The members after a frame's `frame_type`, up to its closing brace.
+fn rest(c: &mut Cursor<'_>, mut member: impl FnMut(&mut Cursor<'_>) -> Option<()>) -> Option<()> {
+    loop {
+        match c.peek()? {
+            b',' => c.pos += 1,
+            b'}' => {
+                c.pos += 1;
+                return Some(());
+            }
+            _ => return None,
+        }
+        c.peek()?;
+        member(c)?;
     }
 }
 
 /// A frame whose `frame_type` comes first (as every writer puts it).
 fn frame(c: &mut Cursor<'_>) -> Option<QuicFrame> {
-    let mut kind: Option<&str> = None;
-    let (mut ack_delay, mut ranges, mut ect1, mut ect0, mut ce) = (None, None, None, None, None);
-    let (mut stream_id, mut offset, mut fin, mut length, mut raw) = (None, None, None, None, None);
-    c.object(|c, key| match (kind, key) {
-        (None, "frame_type") => {
-            kind = Some(c.str().filter(|k| matches!(*k, "ack" | "stream" | "ping" | "padding"))?);
-            Some(())
-        }
-        (Some("ack"), "ack_delay") => once(&mut ack_delay, c.f64()?),
-        (Some("ack"), "acked_ranges") => {
-            let mut list = Vec::with_capacity(4);
-            c.array(|c| {
-                list.push(ack_range(c)?);
-                Some(())
+    c.eat(b'{')?;
+    c.peek()?;
+    if !c.lit(b"\"frame_type\":") {
+        return None;
+    }
+    c.peek()?;
+    let kind = if c.lit(b"\"ack\"") {
+        0
+    } else if c.lit(b"\"stream\"") {
+        1
+    } else if c.lit(b"\"crypto\"") {
+        2
+    } else if c.lit(b"\"padding\"") {
+        3
+    } else if c.lit(b"\"ping\"") {
+        4
+    } else {
+        return None;
+    };
+    match kind {
+        0 => {
+            let (mut ack_delay, mut ranges, mut ect1, mut ect0, mut ce) = (None, None, None, None, None);
+            rest(c, |c| {
+                if c.lit(b"\"ack_delay\":") {
+                    once(&mut ack_delay, c.f64()?)
+                } else if c.lit(b"\"acked_ranges\":") {
+                    let mut list = Vec::with_capacity(4);
+                    c.array(|c| {
+                        list.push(ack_range(c)?);
+                        Some(())
+                    })?;
+                    once(&mut ranges, list)
+                } else if c.lit(b"\"ect1\":") {
+                    once(&mut ect1, c.u64()?)
+                } else if c.lit(b"\"ect0\":") {
+                    once(&mut ect0, c.u64()?)
+                } else if c.lit(b"\"ce\":") {
+                    once(&mut ce, c.u64()?)
+                } else {
+                    None
+                }
             })?;
-            once(&mut ranges, list)
+            Some(QuicFrame::Ack { ack_delay, acked_ranges: ranges.unwrap_or_default(), ect1, ect0, ce })
         }
-        (Some("ack"), "ect1") => once(&mut ect1, c.u64()?),
-        (Some("ack"), "ect0") => once(&mut ect0, c.u64()?),
-        (Some("ack"), "ce") => once(&mut ce, c.u64()?),
-        (Some("stream"), "stream_id") => once(&mut stream_id, c.u64()?),
-        (Some("stream"), "offset") => once(&mut offset, c.u64()?),
-        (Some("stream"), "fin") => once(&mut fin, c.bool()?),
-        (Some("stream"), "length") => once(&mut length, c.u64()?),
-        (Some("stream" | "padding"), "raw") => once(&mut raw, raw_info(c)?),
-        _ => None,
+        1 => {
+            let (mut stream_id, mut offset, mut fin, mut length, mut raw) = (None, None, None, None, None);
+            rest(c, |c| {
+                if c.lit(b"\"stream_id\":") {
+                    once(&mut stream_id, c.u64()?)
+                } else if c.lit(b"\"offset\":") {
+                    once(&mut offset, c.u64()?)
+                } else if c.lit(b"\"fin\":") {
+                    once(&mut fin, c.bool()?)
+                } else if c.lit(b"\"length\":") {
+                    once(&mut length, c.u64()?)
+                } else if c.lit(b"\"raw\":") {
+                    once(&mut raw, raw_info(c)?)
+                } else {
+                    None
+                }
+            })?;
+            Some(QuicFrame::Stream { stream_id: stream_id?, offset, fin, length, raw })
+        }
+        2 => {
+            let (mut offset, mut length, mut raw) = (None, None, None);
+            rest(c, |c| {
+                if c.lit(b"\"offset\":") {
+                    once(&mut offset, c.u64()?)
+                } else if c.lit(b"\"length\":") {
+                    once(&mut length, c.u64()?)
+                } else if c.lit(b"\"raw\":") {
+                    once(&mut raw, raw_info(c)?)
+                } else {
+                    None
+                }
+            })?;
+            Some(QuicFrame::Crypto { offset: offset?, length, raw })
+        }
+        3 => {
+            let mut raw = None;
+            rest(c, |c| if c.lit(b"\"raw\":") { once(&mut raw, raw_info(c)?) } else { None })?;
+            Some(QuicFrame::Padding { raw })
+        }
+        _ => {
+            rest(c, |_| None)?;
+            Some(QuicFrame::Ping)
+        }
+    }
+}
+
+fn recovery_metrics(c: &mut Cursor<'_>) -> Option<RecoveryMetrics> {
+    let mut m = RecoveryMetrics::default();
+    c.object(|c| {
+        if c.lit(b"\"min_rtt\":") {
+            once(&mut m.min_rtt, c.f64()?)
+        } else if c.lit(b"\"smoothed_rtt\":") {
+            once(&mut m.smoothed_rtt, c.f64()?)
+        } else if c.lit(b"\"latest_rtt\":") {
+            once(&mut m.latest_rtt, c.f64()?)
+        } else if c.lit(b"\"rtt_variance\":") {
+            once(&mut m.rtt_variance, c.f64()?)
+        } else if c.lit(b"\"pto_count\":") {
+            once(&mut m.pto_count, c.u64()?)
+        } else if c.lit(b"\"congestion_window\":") {
+            once(&mut m.congestion_window, c.u64()?)
+        } else if c.lit(b"\"bytes_in_flight\":") {
+            once(&mut m.bytes_in_flight, c.u64()?)
+        } else if c.lit(b"\"ssthresh\":") {
+            once(&mut m.ssthresh, c.u64()?)
+        } else if c.lit(b"\"packets_in_flight\":") {
+            once(&mut m.packets_in_flight, c.u64()?)
+        } else if c.lit(b"\"pacing_rate\":") {
+            once(&mut m.pacing_rate, c.f64()?)
+        } else {
+            None
+        }
     })?;
-    Some(match kind? {
-        "ack" => QuicFrame::Ack { ack_delay, acked_ranges: ranges.unwrap_or_default(), ect1, ect0, ce },
-        "stream" => QuicFrame::Stream { stream_id: stream_id?, offset, fin, length, raw },
-        "padding" => QuicFrame::Padding { raw },
-        _ => QuicFrame::Ping,
-    })
+    Some(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn is_packet(n: &str) -> bool {
-        n == "quic:packet_sent"
+    fn kind(n: &str) -> Option<FastKind> {
+        match n {
+            "quic:packet_sent" => Some(FastKind::PacketSent),
+            "quic:recovery_metrics_updated" => Some(FastKind::RecoveryMetrics),
+            _ => None,
+        }
     }
 
     #[test]
     fn same_result_as_serde_and_strict_otherwise() {
-        let text = r#" {"time": 1.5e0, "name":"quic:packet_sent","data":{"header":{"packet_type":"1RTT","packet_number":7,"dcid":"ab"},"raw":{"length":45},"frames":[{"frame_type":"ack","ack_delay":0.25,"acked_ranges":[[0],[2,9]]},{"frame_type":"ping"},{"frame_type":"stream","stream_id":4,"fin":true,"raw":{"payload_length":3}}]}}
+        let text = r#" {"time": 1.5e0, "name":"quic:packet_sent","data":{"header":{"packet_type":"1RTT","packet_number":7,"dcid":"ab"},"raw":{"length":45},"frames":[{"frame_type":"ack","ack_delay":0.25,"acked_ranges":[[0],[2,9]]},{"frame_type":"ping"},{"frame_type":"stream","stream_id":4,"fin":true,"raw":{"payload_length":3}},{ "frame_type": "crypto", "offset":0,"length":90},{"frame_type":"padding"}]}}
 "#;
-        let fast = packet_record(text, is_packet).unwrap();
+        let fast = fast_record(text, kind).unwrap();
         assert_eq!((fast.time, fast.name), (1.5, "quic:packet_sent"));
         let data_start = text.find("{\"header").unwrap();
         assert_eq!(fast.data, &text[data_start..text.len() - 2]);
-        assert_eq!(fast.packet, serde_json::from_str::<PacketEvent>(fast.data).unwrap());
+        assert_eq!(fast.typed, EventData::PacketSent(serde_json::from_str(fast.data).unwrap()));
+        let text = r#"{"time":2,"name":"quic:recovery_metrics_updated","data":{"min_rtt":1,"smoothed_rtt":1.25,"rtt_variance":0,"congestion_window":15720,"ssthresh":18446744073709551615,"pacing_rate":1e3}}"#;
+        let fast = fast_record(text, kind).unwrap();
+        assert_eq!(fast.typed, EventData::RecoveryMetricsUpdated(serde_json::from_str(fast.data).unwrap()));
         for bad in [
             r#"{"time":1,"name":"quic:packet_sent","data":{"header":{"packet_type":"1RTT","packet_size":3}}}"#,
             r#"{"time":1,"name":"quic:packet_sent","data":{"header":{"packet_type":"1R\nTT"}}}"#,
@@ -404,13 +592,32 @@ mod tests {
             r#"{"time":1,"name":"quic:packet_sent","data":{"header":{"packet_type":"1RTT"}"#,
             r#"{"time":1,"name":"quic:packet_lost","data":{"header":{"packet_type":"1RTT"}}}"#,
             r#"{"time":1,"data":{"header":{"packet_type":"1RTT"}},"name":"quic:packet_sent"}"#,
+            r#"{"time":1,"name":"quic:packet_sent","data":{"header":{"packet_type":"1RTT"},"frames":[{"offset":1,"frame_type":"crypto"}]}}"#,
+            r#"{"time":1,"name":"quic:packet_sent","data":{"header":{"packet_type":"1RTT"},"frames":[{"frame_type":"crypto","length":1}]}}"#,
+            r#"{"time":1,"name":"quic:packet_sent","data":{"header" :{"packet_type":"1RTT"}}}"#,
+            r#"{"time":1,"name":"quic:recovery_metrics_updated","data":{"cwnd":3}}"#,
+            r#"{"time":1,"name":"quic:recovery_metrics_updated","data":{"min_rtt":null}}"#,
+            r#"{"time":1.,"name":"quic:recovery_metrics_updated","data":{}}"#,
+            r#"{"time":-,"name":"quic:recovery_metrics_updated","data":{}}"#,
         ] {
-            assert!(packet_record(bad, is_packet).is_none(), "{bad}");
+            assert!(fast_record(bad, kind).is_none(), "{bad}");
         }
-        for t in ["0.0123", "123456.789012345", "-0.5", "7", "0.1", "1.00000000000001", "3.14159265358979"] {
-            assert_eq!(decimal_fast_path(t), Some(t.parse::<f64>().unwrap()), "{t}");
+        for t in [
+            "0.0123",
+            "123456.789012345",
+            "-0.5",
+            "7",
+            "0.1",
+            "1.00000000000001",
+            "3.14159265358979",
+            "1234567890.1234567",
+            "2.5e-3",
+            "-0",
+        ] {
+            let mut c = Cursor { text: t, pos: 0 };
+            assert_eq!(c.f64().map(f64::to_bits), Some(t.parse::<f64>().unwrap().to_bits()), "{t}");
+            assert_eq!(c.pos, t.len(), "{t}");
         }
-        assert_eq!(decimal_fast_path("1234567890.1234567"), None);
         for (text, want) in [
             ("\"abcdefghijklmnop\"", Some("abcdefghijklmnop")),
             ("\"abcdefghij\\\"x\"", None),

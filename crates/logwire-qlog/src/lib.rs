@@ -14,7 +14,8 @@
 //! - [`normalise`]: old names and fields to new (`transport:X` → `quic:X`, `header.packet_size` →
 //!   `raw.length`, `owner` → `initiator`, quinn 0.11's RTT seconds → ms, …).
 //! - [`events`]: [`EventKind`] names every event of the drafts (and the legacy QPACK events);
-//!   [`EventData`] types the events the tools and writers use, and keeps every other one as JSON.
+//!   [`EventData`] types every QUIC and HTTP/3 event, each struct keeping the fields it does not name, and
+//!   keeps every other event (extensions, QPACK) as JSON.
 //! - [`writer`]: [`Streamer`], a buffered JSON-SEQ / contained-JSON writer with a frame mode, the spec's
 //!   media types and draft-suffixed `event_schemas`, optional qvis header fields and gzip/zstd.
 //! - [`compress`]: `.sqlog.gz` / `.sqlog.zst` by magic bytes.
@@ -23,12 +24,13 @@
 //!
 //! ## Deliberately not supported
 //! NDJSON qlog (an abandoned draft-02 variant), writing the old versions (convert writes the newest layout,
-//! optionally with qvis's header fields and old names), and typed data for every event: events outside
-//! [`EventData`]'s list keep their JSON (normalised), which loses nothing.
+//! optionally with qvis's header fields and old names), and typed data for QPACK, `simulation:` and
+//! `http:capsule_*` events: they keep their JSON (normalised), which loses nothing.
 
 pub mod compress;
 pub mod error;
 pub mod events;
+mod events_more;
 mod fastjson;
 mod fastread;
 pub mod header;
@@ -43,8 +45,13 @@ pub mod writer;
 
 pub use error::{QlogError, Result};
 pub use events::{
-    AckRange, EventData, EventKind, Http3Frame, Http3FrameEvent, HttpField, LogLevel, LogMessage, PacketEvent,
-    PacketHeader, PacketLossEvent, PacketType, QuicFrame, RawInfo, RecoveryMetrics,
+    AckRange, AlpnInformation, ConnectionClosed, ConnectionIdUpdated, ConnectionStarted, DatagramDataMoved, EventData,
+    EventKind, FramesProcessed, Http3Datagram, Http3Frame, Http3FrameEvent, Http3Parameters, Http3PriorityUpdated,
+    Http3PushResolved, Http3StreamTypeSet, HttpField, KeyEvent, LogLevel, LogMessage, MarkedForRetransmit, MtuUpdated,
+    PacketBuffered, PacketEvent, PacketHeader, PacketLossEvent, PacketType, PacketsAcked, QuicFrame, RawInfo,
+    RecoveryMetrics, RecoveryParameters, ServerListening, SpinBitUpdated, StateKind, StateUpdated, StreamDataMoved,
+    StreamStateUpdated, TimerUpdated, TransportParameters, TupleAssigned, UdpDatagramDropped, UdpDatagrams,
+    VersionInformation,
 };
 pub use header::{Header, Serialization, TimeBase, TimeFormat, Trace, Version};
 pub use reader::{sniff, Damage, Event, Reader, RS};

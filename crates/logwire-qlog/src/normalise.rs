@@ -122,6 +122,14 @@ pub fn event_data(name: &str, data: &mut Value, rtt_in_seconds: bool) {
     }
 }
 
+/// The typed counterpart of [`event_data`]'s RTT scaling (seconds → ms, the same arithmetic).
+pub(crate) fn rtt_seconds_to_ms(m: &mut crate::RecoveryMetrics) {
+    for v in [&mut m.min_rtt, &mut m.smoothed_rtt, &mut m.latest_rtt, &mut m.rtt_variance] {
+        // JSON has no infinity: the tree path turns an overflow into null, i.e. absent.
+        *v = v.map(|s| s * 1000.0).filter(|ms| ms.is_finite());
+    }
+}
+
 /// 0.3 wrote `stateless_reset_token` as `{"data": hex}` (ngtcp2); the newest drafts as the hex string.
 fn unwrap_token(obj: &mut Map<String, Value>) {
     if let Some(token) = obj.get_mut("stateless_reset_token") {

@@ -13,6 +13,7 @@
 //! offset, and reading goes on at the next RS.
 
 use crate::error::{QlogError, Result};
+use crate::fastread::FastKind;
 use crate::header::{Header, Serialization, TimeFormat, Trace};
 use crate::normalise;
 use crate::number::LenientF64;
@@ -296,16 +297,23 @@ pub fn decode_event<'r>(
 ) -> std::result::Result<Event<'r>, (String, bool)> {
     let err = |e: serde_json::Error| (e.to_string(), e.is_eof());
     let old_names = header.old_names();
-    let is_packet =
-        |n: &str| matches!(normalise::event_name(n, old_names).as_ref(), "quic:packet_sent" | "quic:packet_received");
+    // The typed events the one-pass reader knows. Metrics of an old-names file go through serde until
+    // the file's RTT unit is known (quinn 0.11 writes seconds), then their RTTs are scaled here.
+    let metrics_fast = !old_names || trace.rtt_unit_known;
+    let fast_kind = |n: &str| match normalise::event_name(n, old_names).as_ref() {
+        "quic:packet_sent" => Some(FastKind::PacketSent),
+        "quic:packet_received" => Some(FastKind::PacketReceived),
+        "quic:recovery_metrics_updated" if metrics_fast => Some(FastKind::RecoveryMetrics),
+        _ => None,
+    };
     let mut typed_data = None;
-    let fields: RecordFields<'r> = if let Some(fast) = crate::fastread::packet_record(text, is_packet) {
-        let sent = normalise::event_name(fast.name, old_names) == "quic:packet_sent";
-        typed_data = Some(Box::new(if sent {
-            crate::EventData::PacketSent(fast.packet)
-        } else {
-            crate::EventData::PacketReceived(fast.packet)
-        }));
+    let fields: RecordFields<'r> = if let Some(mut fast) = crate::fastread::fast_record(text, fast_kind) {
+        if let crate::EventData::RecoveryMetricsUpdated(m) = &mut fast.typed {
+            if trace.rtt_in_seconds {
+                normalise::rtt_seconds_to_ms(m);
+            }
+        }
+        typed_data = Some(Box::new(fast.typed));
         RecordFields {
             time: Some(LenientF64(fast.time)),
             name: Some(CowStr(Cow::Borrowed(fast.name))),

@@ -182,20 +182,24 @@ impl<W: Write> Streamer<W> {
 
     /// Adds one typed event at `time_ms`.
     pub fn add_event(&mut self, time_ms: f64, data: &EventData) -> Result<()> {
+        // The hot events by hand, each name and key one constant literal.
+        let name_and_data: &[u8] = match data {
+            EventData::PacketSent(_) => b",\"name\":\"quic:packet_sent\",\"data\":",
+            EventData::PacketReceived(_) => b",\"name\":\"quic:packet_received\",\"data\":",
+            EventData::RecoveryMetricsUpdated(_) => b",\"name\":\"quic:recovery_metrics_updated\",\"data\":",
+            _ => return self.add_event_json(time_ms, data.name(), data, None),
+        };
+        self.begin_event()?;
+        self.buf.extend_from_slice(b"{\"time\":");
+        write_f64(&mut self.buf, time_ms);
+        self.buf.extend_from_slice(name_and_data);
         match data {
-            EventData::PacketSent(p) | EventData::PacketReceived(p) => {
-                self.begin_event()?;
-                self.buf.extend_from_slice(b"{\"time\":");
-                write_f64(&mut self.buf, time_ms);
-                self.buf.extend_from_slice(b",\"name\":\"");
-                self.buf.extend_from_slice(data.name().as_bytes());
-                self.buf.extend_from_slice(b"\",\"data\":");
-                crate::fastjson::packet(&mut self.buf, p);
-                self.buf.push(b'}');
-                self.end_event()
-            }
-            _ => self.add_event_json(time_ms, data.name(), data, None),
+            EventData::PacketSent(p) | EventData::PacketReceived(p) => crate::fastjson::packet(&mut self.buf, p),
+            EventData::RecoveryMetricsUpdated(m) => crate::fastjson::recovery_metrics(&mut self.buf, m),
+            _ => {}
         }
+        self.buf.push(b'}');
+        self.end_event()
     }
 
     /// Adds one typed event, timed now.

@@ -291,3 +291,173 @@ fn fast_typed_packets_equal_the_serde_path() {
     }
     assert!(packets > 250, "{packets} packet events compared");
 }
+
+/// JSON equality where a number written as an integer equals the same value as a float (the drafts type
+/// RTTs and thresholds as floats: `333` reads as 333.0); integers are compared exactly.
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Number(x), Number(y)) => match (x.as_u64(), y.as_u64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y)),
+        (Object(x), Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Whether the typed form of an event keeps every field (the structs with `extra`, and `Other`).
+pub fn keeps_every_field(d: &EventData) -> bool {
+    !matches!(
+        d,
+        EventData::PacketSent(_)
+            | EventData::PacketReceived(_)
+            | EventData::PacketLost(_)
+            | EventData::PacketDropped(_)
+            | EventData::RecoveryMetricsUpdated(_)
+            | EventData::Http3FrameCreated(_)
+            | EventData::Http3FrameParsed(_)
+            | EventData::Log(..)
+    )
+}
+
+/// One event of every QUIC and HTTP/3 name of quic-events-13 / h3-events-13, with the drafts' fields and
+/// an extension field each: every one is typed (not `Other`), and typed data written again is the data.
+#[test]
+fn every_quic_and_http3_event_is_typed_and_round_trips() {
+    let events = [
+        ("quic:server_listening", r#"{"ip_v4":"127.0.0.1","port_v4":4433,"retry_required":false}"#),
+        ("quic:connection_id_updated", r#"{"initiator":"remote","old":"aa","new":"bb"}"#),
+        ("quic:spin_bit_updated", r#"{"state":true}"#),
+        ("quic:tuple_assigned", r#"{"tuple_id":"1","tuple_remote":{"ip_v4":"127.0.0.1"}}"#),
+        ("quic:mtu_updated", r#"{"old":1200,"new":1452,"done":true}"#),
+        (
+            "quic:packet_buffered",
+            r#"{"header":{"packet_type":"1RTT","packet_number":9},"raw":{"length":40},"trigger":"keys_unavailable"}"#,
+        ),
+        ("quic:packets_acked", r#"{"packet_number_space":"initial","packet_numbers":[0,1]}"#),
+        (
+            "quic:connection_started",
+            r#"{"local":{"ip_v4":"127.0.0.1","port_v4":4433},"remote":{"ip_v4":"127.0.0.1","port_v4":50000},"x_ext":1}"#,
+        ),
+        (
+            "quic:connection_closed",
+            r#"{"initiator":"remote","connection_error":"no_error","error_code":"0","reason":"bye","trigger":"clean"}"#,
+        ),
+        ("quic:connection_state_updated", r#"{"old":"attempted","new":"handshake_started"}"#),
+        ("quic:congestion_state_updated", r#"{"old":"slow_start","new":"congestion_avoidance","trigger":"ecn"}"#),
+        ("quic:ecn_state_updated", r#"{"old":"testing","new":"capable"}"#),
+        ("quic:migration_state_updated", r#"{"old":"probing_started","new":"probing_abandoned","tuple_id":"1"}"#),
+        (
+            "quic:version_information",
+            r#"{"server_versions":["00000001"],"client_versions":["00000001","6b3343cf"],"chosen_version":"00000001"}"#,
+        ),
+        (
+            "quic:alpn_information",
+            r#"{"server_alpns":[{"string_value":"h3"}],"client_alpns":["h3","h3-29"],"chosen_alpn":{"string_value":"h3"}}"#,
+        ),
+        (
+            "quic:parameters_set",
+            r#"{"initiator":"local","max_idle_timeout":30000,"initial_max_data":"18446744073709551615","preferred_address":{"ip_v4":"127.0.0.2"},"grease_quic_bit":true,"x_mvfst":[1]}"#,
+        ),
+        ("quic:parameters_restored", r#"{"initial_max_data":1000,"max_datagram_frame_size":65535}"#),
+        (
+            "quic:udp_datagrams_sent",
+            r#"{"count":2,"raw":[{"length":1200},{"length":45}],"ecn":["ECT0","Not-ECT"],"datagram_ids":[1,2]}"#,
+        ),
+        ("quic:udp_datagrams_received", r#"{"count":1,"raw":[{"length":1252}]}"#),
+        ("quic:udp_datagram_dropped", r#"{"raw":{"length":9}}"#),
+        (
+            "quic:stream_state_updated",
+            r#"{"stream_id":4,"stream_type":"bidirectional","old":"open","new":"half_closed_local","stream_side":"sending"}"#,
+        ),
+        (
+            "quic:frames_created",
+            r#"{"frames":[{"frame_type":"ping"},{"frame_type":"ack_frequency","sequence_number":1}]}"#,
+        ),
+        ("quic:frames_parsed", r#"{"frames":[{"frame_type":"max_data","maximum":5}],"packet_numbers":[3]}"#),
+        (
+            "quic:stream_data_moved",
+            r#"{"stream_id":0,"offset":0,"raw":{"length":100},"from":"transport","to":"application"}"#,
+        ),
+        ("quic:datagram_data_moved", r#"{"raw":{"length":10},"from":"application","to":"transport"}"#),
+        ("quic:key_updated", r#"{"key_type":"server_1rtt_secret","new":"aabb","key_phase":1,"trigger":"tls"}"#),
+        ("quic:key_discarded", r#"{"key_type":"client_initial_secret","trigger":"tls"}"#),
+        (
+            "quic:recovery_parameters_set",
+            r#"{"reordering_threshold":3,"time_threshold":1.125,"timer_granularity":1,"initial_rtt":333,"max_datagram_size":1200,"initial_congestion_window":12000,"minimum_congestion_window":2400,"loss_reduction_factor":0.5,"persistent_congestion_threshold":3}"#,
+        ),
+        (
+            "quic:timer_updated",
+            r#"{"timer_type":"loss_timeout","packet_number_space":"application_data","event_type":"set","delta":25.5}"#,
+        ),
+        ("quic:marked_for_retransmit", r#"{"frames":[{"frame_type":"stream","stream_id":0,"offset":0}]}"#),
+        (
+            "http3:parameters_set",
+            r#"{"initiator":"local","max_field_section_size":16384,"max_table_capacity":0,"blocked_streams_count":0,"h3_datagram":true,"waits_for_settings":false}"#,
+        ),
+        ("http3:parameters_restored", r#"{"max_field_section_size":16384}"#),
+        ("http3:stream_type_set", r#"{"initiator":"remote","stream_id":3,"stream_type":"control"}"#),
+        ("http3:priority_updated", r#"{"stream_id":0,"old":"u=3","new":"u=1,i"}"#),
+        ("http3:datagram_created", r#"{"quarter_stream_id":1,"datagram":{"context_id":0},"raw":{"length":20}}"#),
+        ("http3:datagram_parsed", r#"{"quarter_stream_id":1,"raw":{"length":20}}"#),
+        ("http3:push_resolved", r#"{"push_id":1,"stream_id":7,"decision":"claimed"}"#),
+    ];
+    let mut text = String::from("\u{1e}{\"file_schema\":\"urn:ietf:params:qlog:file:sequential\",\"serialization_format\":\"application/qlog+json-seq\",\"trace\":{}}\n");
+    for (i, (name, data)) in events.iter().enumerate() {
+        text.push_str(&format!("\u{1e}{{\"time\":{i},\"name\":\"{name}\",\"data\":{data}}}\n"));
+    }
+    let (_, traces, read, damage) = Reader::new(text.as_bytes()).unwrap().read_all();
+    assert!(damage.is_empty(), "{damage:?}");
+    assert_eq!(read.len(), events.len());
+    for (e, (name, data)) in read.iter().zip(events) {
+        let typed = e.typed(&traces[0]);
+        assert!(!matches!(typed, EventData::Other { .. }), "{name} is not typed");
+        assert_eq!(typed.name(), name);
+        let mut want: serde_json::Value = serde_json::from_str(data).unwrap();
+        // uint64 strings read as numbers; everything else as written.
+        if name == "quic:connection_closed" {
+            want["error_code"] = 0.into();
+        }
+        if name == "quic:parameters_set" {
+            want["initial_max_data"] = u64::MAX.into();
+        }
+        let got = serde_json::to_value(&typed).unwrap();
+        assert!(same_json(&got, &want), "{name}: {got} vs {want}");
+    }
+    // Typed data written by the Streamer reads back as the same typed data.
+    let mut out = Vec::new();
+    let mut s = logwire_qlog::Streamer::new(&mut out, Default::default()).unwrap();
+    s.start_log().unwrap();
+    let typed: Vec<EventData> = read.iter().map(|e| e.typed(&traces[0])).collect();
+    for (i, t) in typed.iter().enumerate() {
+        s.add_event(i as f64, t).unwrap();
+    }
+    s.finish_log().unwrap();
+    let (_, traces2, again, _) = Reader::new(&out).unwrap().read_all();
+    let again: Vec<EventData> = again.iter().map(|e| e.typed(&traces2[0])).collect();
+    assert_eq!(again, typed);
+}
+
+/// On the real files, every event whose type keeps every field writes back exactly its normalised data.
+#[test]
+fn real_files_round_trip_through_the_typed_events() {
+    let mut typed_events = 0;
+    for name in ["ngtcp2-0.12.1-client-clean.sqlog", "quinn-0.11.19-server.sqlog"] {
+        let bytes = fixture(name);
+        let (_, traces, events, _) = Reader::new(&bytes).unwrap().read_all();
+        for e in &events {
+            let trace = &traces[e.trace];
+            let typed = e.typed(trace);
+            if keeps_every_field(&typed) {
+                let got = serde_json::to_value(&typed).unwrap();
+                assert!(same_json(&got, &e.data(trace)), "{name}: {got} from {}", e.raw);
+                typed_events += usize::from(!matches!(typed, EventData::Other { .. }));
+            }
+        }
+    }
+    assert!(typed_events >= 2, "ngtcp2's parameters_set events are typed: {typed_events}");
+}

@@ -43,10 +43,51 @@ fn expected_counts(text: &str) -> BTreeMap<String, i64> {
 }
 
 fn stored_counts(db: &Path) -> BTreeMap<String, i64> {
-    query_json(db, "SELECT name, count(*) AS n FROM events WHERE source='qlog' GROUP BY name")
+    query_json(db, "SELECT name, count(*) AS n FROM events WHERE source='qlog' AND kind='event' GROUP BY name")
         .into_iter()
         .map(|r| (r["name"].as_str().unwrap().to_string(), r["n"].as_i64().unwrap()))
         .collect()
+}
+
+/// JSON equality where an integer equals the same value written as a float (typed float fields).
+fn numbers_alike(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Number(x), Number(y)) => match (x.as_u64(), y.as_u64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| numbers_alike(x, y)),
+        (Object(x), Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| numbers_alike(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The `quic:connection` spans, with the counters of their end merged into their attrs.
+fn connection_spans(db: &Path) -> Vec<serde_json::Value> {
+    query_json(
+        db,
+        "SELECT trace_id, span_id, start_ns, end_ns, duration_ns, attrs FROM spans \
+         WHERE source='qlog' AND name='quic:connection' ORDER BY start_ns",
+    )
+    .into_iter()
+    .map(|mut r| {
+        // `--json` prints attrs as an object; as text, parse it.
+        if let Some(text) = r["attrs"].as_str() {
+            r["attrs"] = serde_json::from_str(text).unwrap();
+        }
+        r
+    })
+    .collect()
+}
+
+/// One number per event name out of the stored events, for checking a span's counters against them.
+fn stored_sum(db: &Path, what: &str, name: &str) -> i64 {
+    let sql =
+        format!("SELECT coalesce({what}, 0) AS n FROM events WHERE source='qlog' AND kind='event' AND name='{name}'");
+    query_json(db, &sql)[0]["n"].as_i64().unwrap()
 }
 
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
@@ -149,6 +190,41 @@ fn ngtcp2_json_seq_is_tailed_into_the_store() {
     let traces = query_json(&db, "SELECT DISTINCT trace_id FROM events WHERE source='qlog'");
     assert_eq!(traces.len(), 1);
     assert_eq!(traces[0]["trace_id"], group.as_str(), "one trace per connection, named by its group id");
+    // The connection's lifetime as one span: from its first event to its last (ngtcp2 0.12 logs no
+    // connection_closed), with what it did.
+    let spans = connection_spans(&db);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let span = &spans[0];
+    assert_eq!(span["trace_id"], group.as_str());
+    let (first, last) = {
+        let r = &query_json(
+            &db,
+            "SELECT min(time_ns) AS a, max(time_ns) AS b FROM events WHERE source='qlog' AND kind='event'",
+        )[0];
+        (r["a"].as_i64().unwrap(), r["b"].as_i64().unwrap())
+    };
+    assert_eq!((span["start_ns"].as_i64(), span["end_ns"].as_i64()), (Some(first), Some(last)));
+    assert!(span["duration_ns"].as_i64().unwrap() > 0, "{span}");
+    let a = &span["attrs"];
+    assert_eq!(a["vantage_point"], "client");
+    assert_eq!(a["group_id"], group.as_str());
+    assert_eq!(a["ended_by"], "last_event");
+    assert_eq!(a["events"], events);
+    assert_eq!(a["packets_sent"], expected["quic:packet_sent"]);
+    assert_eq!(a["packets_received"], expected["quic:packet_received"]);
+    assert_eq!(a["packets_lost"], expected.get("quic:packet_lost").copied().unwrap_or(0));
+    let bytes_sent = stored_sum(&db, "sum(json_extract(attrs,'$.data.raw.length'))", "quic:packet_sent");
+    let bytes_received = stored_sum(&db, "sum(json_extract(attrs,'$.data.raw.length'))", "quic:packet_received");
+    assert!(bytes_received > 50_000, "the 50 KB response came in: {bytes_received}");
+    assert_eq!((a["bytes_sent"].as_i64(), a["bytes_received"].as_i64()), (Some(bytes_sent), Some(bytes_received)));
+    let linked = query_json(
+        &db,
+        &format!(
+            "SELECT count(*) AS n FROM events WHERE kind='event' AND span_id='{}'",
+            span["span_id"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(linked[0]["n"].as_i64(), Some(events), "every event names its connection span");
     let row = &query_json(
         &db,
         "SELECT json_extract(attrs,'$.qlog_version') AS v, json_extract(attrs,'$.original_name') AS o, \
@@ -227,6 +303,51 @@ fn aioquic_contained_json_with_http3_events() {
     for r in &requests {
         assert_eq!(r["trace_id"], odcid.as_str());
         assert!(r["h"].as_str().unwrap().contains(":method"), "{r}");
+    }
+    // One connection, one span, ended at connection_closed when aioquic logged one, else at the last event.
+    let spans = connection_spans(&db);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let a = &spans[0]["attrs"];
+    assert_eq!(spans[0]["trace_id"], odcid.as_str());
+    assert_eq!(a["vantage_point"], "server");
+    assert!(spans[0]["duration_ns"].as_i64().unwrap() > 0, "{:?}", spans[0]);
+    assert_eq!(a["packets_sent"], expected["quic:packet_sent"]);
+    assert_eq!(a["packets_received"], expected["quic:packet_received"]);
+    let bytes_sent = stored_sum(&db, "sum(json_extract(attrs,'$.data.raw.length'))", "quic:packet_sent");
+    assert!(bytes_sent > 3 * 20_000, "three 20 KB responses went out: {bytes_sent}");
+    assert_eq!(a["bytes_sent"].as_i64(), Some(bytes_sent));
+    assert_eq!(a["odcid"], odcid.as_str(), "{a}");
+    let closes = expected.get("quic:connection_closed").copied().unwrap_or(0);
+    assert_eq!(a["ended_by"], if closes > 0 { "connection_closed" } else { "last_event" }, "{a}");
+    // aioquic's events through logwire's typed model and back: every QUIC/HTTP/3 event beyond packets,
+    // metrics and HTTP/3 frames is typed and writes back its (normalised) data.
+    let bytes = std::fs::read(&server_file).unwrap();
+    let (_, traces, read, damage) = logwire_qlog::Reader::new(&bytes).unwrap().read_all();
+    assert!(damage.is_empty(), "{damage:?}");
+    let mut round_trips = BTreeMap::new();
+    for e in &read {
+        let trace = &traces[e.trace];
+        let typed = e.typed(trace);
+        use logwire_qlog::EventData as D;
+        if matches!(typed, D::Other { .. }) && (e.name.starts_with("quic:") || e.name.starts_with("http3:")) {
+            panic!("{} is not typed: {}", e.name, e.raw);
+        }
+        if !matches!(
+            typed,
+            D::PacketSent(_)
+                | D::PacketReceived(_)
+                | D::PacketDropped(_)
+                | D::RecoveryMetricsUpdated(_)
+                | D::Http3FrameCreated(_)
+                | D::Http3FrameParsed(_)
+        ) {
+            let got = serde_json::to_value(&typed).unwrap();
+            assert!(numbers_alike(&got, &e.data(trace)), "{}: {got} from {}", e.name, e.raw);
+            *round_trips.entry(e.name.to_string()).or_insert(0) += 1;
+        }
+    }
+    for name in ["quic:parameters_set", "quic:key_updated", "quic:key_discarded", "http3:stream_type_set"] {
+        assert!(round_trips.contains_key(name), "{name} round-tripped: {round_trips:?}");
     }
     // aioquic writes absolute epoch-ms times: stored as they are.
     let t = &query_json(&db, "SELECT min(time_ns) AS t FROM events WHERE source='qlog'")[0]["t"];

@@ -1,14 +1,16 @@
 //! The qlog source: watches a directory (`QLOGDIR`), tails growing `.sqlog` files and reads finished
-//! `.qlog` (and compressed) files, one trace per connection, one record per event.
+//! `.qlog` (and compressed) files, one trace per connection, one record per event, and one
+//! `quic:connection` span per connection (ended at `connection_closed`, or at the last event once the
+//! file is complete: when logwire stops for a tailed file).
 
 use logwire_model::now_ns;
 use logwire_qlog::reader::{decode_event, seq_header};
-use logwire_qlog::record::{event_record, trace_id, Anchor};
+use logwire_qlog::record::{event_record, span_id, trace_id, Anchor, Connections};
 use logwire_qlog::tail::SeqTail;
 use logwire_qlog::{Header, Reader, Trace};
 use logwire_store::StoreHandle;
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,8 +28,19 @@ pub struct QlogStats {
 }
 
 enum FileState {
-    Tail { pos: u64, tail: SeqTail, session: Option<Box<(Header, Trace)>>, anchor: Option<Anchor>, record: usize },
-    Whole { size: u64, stable: u32, done: bool },
+    Tail {
+        pos: u64,
+        tail: SeqTail,
+        session: Option<Box<(Header, Trace)>>,
+        anchor: Option<Anchor>,
+        record: usize,
+        connections: Connections,
+    },
+    Whole {
+        size: u64,
+        stable: u32,
+        done: bool,
+    },
 }
 
 /// Polls `dir` until `stop` is set, then takes what is left and returns.
@@ -50,6 +63,7 @@ pub fn watch(dir: PathBuf, store: StoreHandle, stats: Arc<QlogStats>, stop: Arc<
                             session: None,
                             anchor: None,
                             record: 0,
+                            connections: Connections::new(),
                         })
                     }
                     None if [".qlog", ".sqlog.gz", ".sqlog.zst", ".qlog.gz", ".qlog.zst"]
@@ -73,20 +87,18 @@ pub fn watch(dir: PathBuf, store: StoreHandle, stats: Arc<QlogStats>, stop: Arc<
 
 fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandle, stats: &QlogStats, eof: bool) {
     match state {
-        FileState::Tail { pos, tail, session, anchor, record } => {
+        FileState::Tail { pos, tail, session, anchor, record, connections } => {
             let Ok(mut f) = std::fs::File::open(path) else { return };
             if f.seek(SeekFrom::Start(*pos)).is_err() {
                 return;
             }
-            let mut chunk = Vec::new();
             // Bounded per poll so that one huge file cannot starve the others.
-            if let Ok(n) = f.take(64 << 20).read_to_end(&mut chunk) {
+            if let Ok(n) = tail.read_from(&mut f, 64 << 20) {
                 *pos += n as u64;
-                tail.push(&chunk);
             }
             let mut batch = Vec::new();
             while let Some(rec) = tail.next_record(eof) {
-                let Ok(text) = std::str::from_utf8(&rec.bytes) else {
+                let Ok(text) = std::str::from_utf8(rec.bytes) else {
                     stats.damaged.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
@@ -106,7 +118,10 @@ fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandl
                                 let a = *anchor
                                     .get_or_insert(Anchor { first_event_ns: now_ns(), first_time_ms: e.time_ms });
                                 let id = trace_id(&e, trace, label);
-                                batch.push(event_record(header, trace, &e, &id, &a));
+                                let mut r = event_record(header, trace, &e, &id, &a);
+                                r.span_id = Some(span_id(&e, label));
+                                connections.observe(header, trace, &r, &mut batch);
+                                batch.push(r);
                             }
                             Err((msg, _)) => {
                                 stats.damaged.fetch_add(1, Ordering::Relaxed);
@@ -119,6 +134,10 @@ fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandl
                         }
                     }
                 }
+            }
+            if eof {
+                // The file is complete: connections without connection_closed end at their last event.
+                connections.finish(&mut batch);
             }
             send(store, stats, batch);
         }
@@ -146,6 +165,7 @@ fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandl
             };
             *done = true;
             let mut anchors: HashMap<usize, Anchor> = HashMap::new();
+            let mut connections = Connections::new();
             let mut batch = Vec::new();
             while let Some(item) = reader.next() {
                 match item {
@@ -155,7 +175,10 @@ fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandl
                             .entry(e.trace)
                             .or_insert(Anchor { first_event_ns: now_ns(), first_time_ms: e.time_ms });
                         let id = trace_id(&e, trace, label);
-                        batch.push(event_record(&reader.header, trace, &e, &id, &a));
+                        let mut r = event_record(&reader.header, trace, &e, &id, &a);
+                        r.span_id = Some(span_id(&e, label));
+                        connections.observe(&reader.header, trace, &r, &mut batch);
+                        batch.push(r);
                     }
                     Err(d) => {
                         stats.damaged.fetch_add(1, Ordering::Relaxed);
@@ -163,6 +186,7 @@ fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandl
                     }
                 }
             }
+            connections.finish(&mut batch);
             send(store, stats, batch);
         }
     }
@@ -172,7 +196,8 @@ fn send(store: &StoreHandle, stats: &QlogStats, batch: Vec<logwire_model::Record
     if batch.is_empty() {
         return;
     }
-    stats.events.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let events = batch.iter().filter(|r| r.kind == logwire_model::Kind::Event).count();
+    stats.events.fetch_add(events as u64, Ordering::Relaxed);
     // A full queue drops and counts (the store reports it); a file is never re-read for it.
     store.try_send(batch);
 }
