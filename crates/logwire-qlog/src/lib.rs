@@ -27,6 +27,7 @@
 //! optionally with qvis's header fields and old names), and typed data for QPACK, `simulation:` and
 //! `http:capsule_*` events: they keep their JSON (normalised), which loses nothing.
 
+pub mod background;
 pub mod compress;
 pub mod error;
 pub mod events;
@@ -43,6 +44,7 @@ pub mod tail;
 pub mod tools;
 pub mod writer;
 
+pub use background::BackgroundWriter;
 pub use error::{QlogError, Result};
 pub use events::{
     AckRange, AlpnInformation, ConnectionClosed, ConnectionIdUpdated, ConnectionStarted, DatagramDataMoved, EventData,
