@@ -235,8 +235,54 @@ fn ngtcp2_json_seq_is_tailed_into_the_store() {
         (Some("0.3"), Some("transport:parameters_set"), Some("local"))
     );
 
-    // The server's file (complete after it exits) through the tools.
+    // Both ends' files in one directory: one trace (the connection), two `quic:connection` spans.
     let server_file = files_in(&sq, ".sqlog").pop().expect("gtlsserver wrote no qlog");
+    let both_env = TestEnv::new("qlog-ngtcp2-both");
+    let both = both_env.path("both");
+    std::fs::create_dir(&both).unwrap();
+    for f in [&client_file, &server_file] {
+        std::fs::copy(f, both.join(f.file_name().unwrap())).unwrap();
+    }
+    // gtlsserver was stopped by SIGTERM, which can cut its last record short: that one is damage, not an
+    // event, so count the records that are whole JSON events.
+    let server_events = std::fs::read_to_string(&server_file)
+        .unwrap()
+        .split('\u{1e}')
+        .filter(|r| serde_json::from_str::<serde_json::Value>(r.trim()).is_ok_and(|v| v.get("name").is_some()))
+        .count() as i64;
+    let lw_both = both_env.start_logwire(&["--qlog-dir", both.to_str().unwrap()]);
+    // A tailed file's last record is only known complete when logwire stops (the file might still grow):
+    // wait for all but those two, then check the total after the stop.
+    let total = events + server_events;
+    let start = Instant::now();
+    while stored_counts(&lw_both.db).values().sum::<i64>() < total - 2 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let db_both = lw_both.stop();
+    assert_eq!(stored_counts(&db_both).values().sum::<i64>(), total, "every event of both files");
+    let spans = connection_spans(&db_both);
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let mut vantage: Vec<&str> = spans.iter().map(|s| s["attrs"]["vantage_point"].as_str().unwrap()).collect();
+    vantage.sort_unstable();
+    assert_eq!(vantage, ["client", "server"]);
+    assert!(spans.iter().all(|s| s["trace_id"] == group.as_str()), "both ends share the connection's trace: {spans:?}");
+    assert_ne!(spans[0]["span_id"], spans[1]["span_id"]);
+    let server_span = spans.iter().find(|s| s["attrs"]["vantage_point"] == "server").unwrap();
+    // Its counters are its own file's: gtlsserver is stopped with SIGTERM, so how much of its log reached
+    // the disk varies, but what did is counted exactly.
+    let server_sent = query_json(
+        &db_both,
+        &format!(
+            "SELECT count(*) AS n, coalesce(sum(json_extract(attrs,'$.data.raw.length')), 0) AS b FROM events \
+             WHERE kind='event' AND name='quic:packet_sent' AND span_id='{}'",
+            server_span["span_id"].as_str().unwrap()
+        ),
+    );
+    assert!(server_sent[0]["n"].as_i64().unwrap() > 0, "{server_span}");
+    assert_eq!(server_span["attrs"]["packets_sent"].as_i64(), server_sent[0]["n"].as_i64());
+    assert_eq!(server_span["attrs"]["bytes_sent"].as_i64(), server_sent[0]["b"].as_i64());
+
+    // The server's file (complete after it exits) through the tools.
     let (ok, out) = logwire(&["qlog", "summary", server_file.to_str().unwrap(), client_file.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert_eq!(out.matches("connection ").count(), 2, "{out}");
