@@ -24,9 +24,9 @@ use serde_json::Value;
 /// The attrs of `log` (or only the fields named in `only`) written straight to JSON text: every typed field
 /// in wire order, nulls omitted, then `msg` and `untyped`. A key that repeats keeps its last value, as
 /// [`G3Log::get`] reads it.
-fn render_attrs(log: &G3Log, only: Option<&[&str]>) -> JsonObjectWriter {
+/// `repeats` is [`has_repeated_keys`] of the log's fields, found once for all the renderings of one log.
+fn render_attrs(log: &G3Log, only: Option<&[&str]>, repeats: bool) -> JsonObjectWriter {
     let fields = &log.fields;
-    let repeats = has_repeated_keys(fields);
     let mut out = JsonObjectWriter::with_capacity(if only.is_some() { 256 } else { 1024 });
     for (i, (k, v)) in fields.iter().enumerate() {
         if v.is_null() || only.is_some_and(|keys| !keys.contains(&k.as_str())) {
@@ -92,7 +92,8 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
         Origin::Syslog(_) => received_ns,
     };
     let start_ns = log.start_ns();
-    let attrs = render_attrs(log, None);
+    let repeats = has_repeated_keys(&log.fields);
+    let attrs = render_attrs(log, None, repeats);
     let text = |k: &str| log.get_str(k).unwrap_or("").to_string();
     match log.log_type() {
         LogType::Task => {
@@ -101,7 +102,7 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
             let event = log.get_str("task_event").unwrap_or("Finished");
             if event == "Finished" {
                 let end = start.saturating_add(elapsed(log, "total_time"));
-                let start_attrs = render_attrs(log, Some(&START_ATTRS));
+                let start_attrs = render_attrs(log, Some(&START_ATTRS), repeats);
                 let name = format!("g3:task:{}", text("task_type"));
                 let [mut s, mut e] =
                     Record::span_pair(Source::G3, &task_id, &task_id, name, start, end, Attrs::new(), Attrs::new());
@@ -195,7 +196,7 @@ mod tests {
             untyped: Vec::new(),
             origin: Origin::Fluentd { tag: "t".into(), time: crate::EventTime { secs: 0, nanos: 0 } },
         };
-        let text = render_attrs(&log, None).finish();
+        let text = render_attrs(&log, None, has_repeated_keys(&log.fields)).finish();
         let attrs: Attrs = serde_json::from_str(&text).unwrap();
         assert_eq!(attrs.len(), 40);
         assert_eq!(attrs["key_7"], "last");

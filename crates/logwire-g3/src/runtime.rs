@@ -62,13 +62,6 @@ impl Ingest {
         }
     }
 
-    /// Decode one syslog record and queue its records.
-    pub fn syslog_record(&self, peer: &dyn std::fmt::Display, bytes: &[u8]) {
-        let mut records = Vec::new();
-        self.decode_syslog(peer, bytes, &mut records);
-        self.sink.records(records);
-    }
-
     /// Decode one syslog record into `out` (a batch the caller sends once).
     fn decode_syslog(&self, peer: &dyn std::fmt::Display, bytes: &[u8], out: &mut Vec<Record>) {
         match crate::syslog::decode(bytes) {

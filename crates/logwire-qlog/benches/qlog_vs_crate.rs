@@ -44,28 +44,26 @@ fn write_anchor(path: &Path, n: u64) -> u64 {
     n
 }
 
-fn write_logwire(path: &Path, n: u64) -> u64 {
-    let file = std::fs::File::create(path).unwrap();
-    let mut s = logwire_qlog::Streamer::new(file, workload::logwire_config()).unwrap();
+/// `n` events through logwire's `Streamer` into `out`, which it returns.
+fn write_logwire_into<W: std::io::Write>(out: W, n: u64) -> W {
+    let mut s = logwire_qlog::Streamer::new(out, workload::logwire_config()).unwrap();
     s.start_log().unwrap();
     for i in 0..n {
         s.add_event(workload::time_of(i), &workload::logwire_event(i)).unwrap();
     }
-    s.finish_log().unwrap();
+    s.finish_log().unwrap()
+}
+
+fn write_logwire(path: &Path, n: u64) -> u64 {
+    write_logwire_into(std::fs::File::create(path).unwrap(), n);
     n
 }
 
 /// The same, with the file writes on their own thread (`BackgroundWriter`); the clock stops once every byte
 /// is written and the thread has ended.
 fn write_logwire_background(path: &Path, n: u64) -> u64 {
-    let file = std::fs::File::create(path).unwrap();
-    let out = logwire_qlog::BackgroundWriter::spawn(file).unwrap();
-    let mut s = logwire_qlog::Streamer::new(out, workload::logwire_config()).unwrap();
-    s.start_log().unwrap();
-    for i in 0..n {
-        s.add_event(workload::time_of(i), &workload::logwire_event(i)).unwrap();
-    }
-    s.finish_log().unwrap().finish().unwrap();
+    let out = logwire_qlog::BackgroundWriter::spawn(std::fs::File::create(path).unwrap()).unwrap();
+    write_logwire_into(out, n).finish().unwrap();
     n
 }
 
