@@ -20,8 +20,9 @@
 //! it in the `drops` table.
 //!
 //! The writer drains the queue into batches of up to `max_batch` records or `max_delay`, whichever comes
-//! first, and commits each as one transaction of cached multi-row INSERTs (16 records per statement). The
-//! `attrs` of each record are serialised to JSON on the writer thread, not by the producer. A failed write
+//! first, and commits each as one transaction of prepared multi-row INSERTs (32 records per statement, their
+//! text bound in place, not copied). The `attrs` of each record are serialised to JSON on the writer thread,
+//! unless the producer rendered them already (`Record::attrs_json`). A failed write
 //! (disk full, database locked past the busy timeout) is counted, its text kept in the stats, retried once,
 //! then given up and counted; the thread keeps going.
 //!
@@ -52,6 +53,7 @@
 //! one OS thread, and a blocking call such as `flush` goes in `spawn_blocking` from async code.
 
 mod error;
+mod insert;
 mod read;
 mod render;
 mod schema;

@@ -1,11 +1,11 @@
 //! The SQLite file: connection settings, schema (tables, indexes, views) and the batch insert.
 
 use crate::error::{Result, StoreError};
+use crate::insert::RecordInsert;
 use crate::writer::SOURCES;
 use logwire_model::{now_ns, Record, Source};
-use rusqlite::{params, Connection, OpenFlags, Statement, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 /// Version of the schema below, kept in `PRAGMA user_version`. Bump it (and add a migration step in
@@ -86,43 +86,17 @@ CREATE TABLE IF NOT EXISTS drops (
 
 /// Rows per multi-row INSERT. One statement step per chunk instead of per record saves the per-statement
 /// work (opening cursors on the table and its three indexes, halt/reset); 10 parameters per row keeps a
-/// chunk far below SQLite's variable limit. Measured with callgrind on `store_write 50000` (writer thread,
-/// instructions per record): 1 row 22.7k, 8 rows 19.7k, 16 rows 19.0k, 32 rows 19.6k, 64 rows 20.1k —
-/// beyond 16 the bound copies of the text parameters outgrow SQLite's lookaside memory and cost more
-/// than they save.
+/// chunk far below SQLite's variable limit. Measured with callgrind (writer thread, instructions per
+/// record), when text was still bound with copies: 1 row 22.7k, 8 rows 19.7k, 16 rows 19.0k, 32 rows 19.6k
+/// (the copies outgrew SQLite's lookaside memory). Bound in place ([`RecordInsert`]), 32 rows is the
+/// better one: `store_write 50000` 16.6k → 16.4k, g3 records (`ingest_tcp 300`) 12.9k → 12.8k.
 ///
 /// The statement is `INSERT OR ROLLBACK`: a constraint failure in a multi-row INSERT with the default
 /// ABORT needs a statement journal to undo the rows before it (≈ 0.7k instructions per record). The batch
 /// is one transaction that is given up (and retried) as a whole on any error anyway, so rolling back the
 /// whole transaction changes nothing, and the columns that could fail (NOT NULL) come from non-optional
 /// fields of [`Record`].
-const CHUNK_ROWS: usize = 16;
-
-/// Parameters bound per record row.
-const ROW_PARAMS: usize = 10;
-
-/// `INSERT OR ROLLBACK INTO records (...) VALUES (?,…,?), …` with `rows` rows of [`ROW_PARAMS`] numbered
-/// parameters.
-fn insert_records_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT OR ROLLBACK INTO records \
-         (time_ns, source, kind, trace_id, span_id, parent_id, name, level, attrs, body) VALUES ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for col in 0..ROW_PARAMS {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", row * ROW_PARAMS + col + 1));
-        }
-        sql.push(')');
-    }
-    sql
-}
+const CHUNK_ROWS: usize = 32;
 
 const INSERT_DROP: &str = "INSERT INTO drops (time_ns, source, dropped) VALUES (?1, ?2, ?3)";
 
@@ -132,8 +106,18 @@ const INSERT_DROP: &str = "INSERT INTO drops (time_ns, source, dropped) VALUES (
 /// owns one. Direct use is for tools and tests that can afford to wait for the disk.
 #[derive(Debug)]
 pub struct Store {
+    /// The record INSERTs, prepared on first use. Declared before `conn` so that they are finalized
+    /// before the connection closes.
+    inserts: Option<Inserts>,
     conn: Connection,
     path: PathBuf,
+}
+
+/// One INSERT for whole chunks of [`CHUNK_ROWS`] records and one for single records (the remainder).
+#[derive(Debug)]
+struct Inserts {
+    chunk: RecordInsert,
+    one: RecordInsert,
 }
 
 impl Store {
@@ -162,7 +146,7 @@ impl Store {
         // with SQLite's default 2 MB a large transaction spills dirty pages into the WAL before its commit
         // and reads them back.
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB).map_err(open_err)?;
-        let mut store = Store { conn, path };
+        let mut store = Store { inserts: None, conn, path };
         store.ensure_schema()?;
         Ok(store)
     }
@@ -205,29 +189,23 @@ impl Store {
     }
 
     fn insert_inner(&mut self, records: &[Record], drops: &[u64; SOURCES]) -> rusqlite::Result<()> {
-        static INSERT_CHUNK: LazyLock<String> = LazyLock::new(|| insert_records_sql(CHUNK_ROWS));
-        static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_records_sql(1));
+        let inserts = match &mut self.inserts {
+            Some(inserts) => inserts,
+            None => {
+                // SAFETY: the statements live in `self.inserts`, which is dropped before `self.conn`.
+                let (chunk, one) =
+                    unsafe { (RecordInsert::prepare(&self.conn, CHUNK_ROWS)?, RecordInsert::prepare(&self.conn, 1)?) };
+                self.inserts.insert(Inserts { chunk, one })
+            }
+        };
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
-            // One buffer for every record's attrs: binding copies the text into SQLite, so it is reused.
-            let mut buf = Vec::with_capacity(256);
             let mut chunks = records.chunks_exact(CHUNK_ROWS);
-            if chunks.len() > 0 {
-                let mut insert = tx.prepare_cached(&INSERT_CHUNK)?;
-                for chunk in chunks.by_ref() {
-                    for (row, r) in chunk.iter().enumerate() {
-                        bind_record(&mut insert, row * ROW_PARAMS, r, &mut buf)?;
-                    }
-                    insert.raw_execute()?;
-                }
+            for chunk in chunks.by_ref() {
+                inserts.chunk.execute(chunk)?;
             }
-            let rest = chunks.remainder();
-            if !rest.is_empty() {
-                let mut insert = tx.prepare_cached(&INSERT_ONE)?;
-                for r in rest {
-                    bind_record(&mut insert, 0, r, &mut buf)?;
-                    insert.raw_execute()?;
-                }
+            for r in chunks.remainder() {
+                inserts.one.execute(std::slice::from_ref(r))?;
             }
             if drops.iter().any(|&n| n > 0) {
                 let mut insert = tx.prepare_cached(INSERT_DROP)?;
@@ -241,29 +219,4 @@ impl Store {
         }
         tx.commit()
     }
-}
-
-/// Bind `r` to parameters `first + 1 ..= first + ROW_PARAMS` of `insert`, serialising its attrs into `buf`.
-fn bind_record(insert: &mut Statement<'_>, first: usize, r: &Record, buf: &mut Vec<u8>) -> rusqlite::Result<()> {
-    let attrs = match &r.attrs_json {
-        // Rendered by the producer (the model says `attrs` is then empty).
-        Some(text) => text.as_str(),
-        None => {
-            buf.clear();
-            // A map of JSON values always serialises to UTF-8 text; a failure would still be reported.
-            serde_json::to_writer(&mut *buf, &r.attrs)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            std::str::from_utf8(buf).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
-        }
-    };
-    insert.raw_bind_parameter(first + 1, r.time_ns)?;
-    insert.raw_bind_parameter(first + 2, r.source.as_str())?;
-    insert.raw_bind_parameter(first + 3, r.kind.as_str())?;
-    insert.raw_bind_parameter(first + 4, &r.trace_id)?;
-    insert.raw_bind_parameter(first + 5, &r.span_id)?;
-    insert.raw_bind_parameter(first + 6, &r.parent_id)?;
-    insert.raw_bind_parameter(first + 7, &r.name)?;
-    insert.raw_bind_parameter(first + 8, r.level.map(|l| l.as_str()))?;
-    insert.raw_bind_parameter(first + 9, attrs)?;
-    insert.raw_bind_parameter(first + 10, &r.body)
 }
