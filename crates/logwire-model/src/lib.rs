@@ -345,18 +345,20 @@ fn needs_json_escape(bytes: &[u8]) -> bool {
     // then ("Bit Twiddling Hacks", hasless); a zero byte is one below 1.
     let any_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0;
     let special = |x: u64| any_below(x, 0x20) || any_below(x ^ (ONES * 0x22), 1) || any_below(x ^ (ONES * 0x5c), 1);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
+    let word = |chunk: &[u8]| {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        if special(u64::from_le_bytes(word)) {
-            return true;
-        }
+        u64::from_le_bytes(word)
+    };
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
     }
-    // The tail, padded with a byte that needs no escape, as one more word.
-    let mut word = [b'a'; 8];
-    word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    special(u64::from_le_bytes(word))
+    let mut chunks = bytes.chunks_exact(8);
+    if chunks.by_ref().any(|chunk| special(word(chunk))) {
+        return true;
+    }
+    // The tail as the last eight bytes, overlapping the last whole word: no copy of a variable length.
+    !chunks.remainder().is_empty() && special(word(&bytes[bytes.len() - 8..]))
 }
 
 /// Now, in nanoseconds since the Unix epoch (0 if the clock is before 1970).
