@@ -1,18 +1,22 @@
 //! logwire-qlog vs the `qlog` 0.18.2 crate, same events, same run (workload: ../shared/notes/qlog.md §4).
 //!
-//! - write: `QlogStreamer` → `BufWriter<File>` (64 KiB) vs logwire's `Streamer` → `File`;
+//! - write: `QlogStreamer` → `BufWriter<File>` (64 KiB) vs logwire's `Streamer` → `File`, and
+//!   `Streamer::background` (the file writes on their own thread);
 //! - read of the newest layout (the crate's own output), both sides yielding every event's name, time and
 //!   owned typed data: from the file (`QlogSeqReader` on a 64 KiB BufReader vs logwire's `stream::read_seq`),
 //!   and from the same bytes in memory (`Cursor` vs `Reader`: the parsing alone); plus logwire's lazy view (name,
 //!   time, `data` validated and kept as text, not typed), labelled as such;
 //! - read of a 0.3 file (ngtcp2's fixture events repeated), which the crate cannot read at all.
 //!
-//! `cargo bench -p logwire-qlog --bench qlog_vs_crate [-- EVENTS]` (default 300,000; the median of 5 runs,
-//! logwire's and the crate's interleaved so that both see the same load on a busy machine).
+//! `cargo bench -p logwire-qlog --bench qlog_vs_crate [-- EVENTS] [write-only]` (default 300,000; the median
+//! of 5 runs, logwire's and the crate's interleaved so that both see the same load on a busy machine).
+//! `write-only` stops after the writes: for profiling them with callgrind, where `write_anchor`,
+//! `write_logwire` and `write_logwire_background` are the functions to compare.
 
 #[path = "../tests/common/workload.rs"]
 mod workload;
 
+use std::io::ErrorKind::NotFound;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -33,6 +37,7 @@ fn rate<F: FnMut() -> u64>(runs: usize, mut f: F) -> (f64, u64) {
     (median(rates), n)
 }
 
+#[inline(never)]
 fn write_anchor(path: &Path, n: u64) -> u64 {
     let file = std::fs::File::create(path).unwrap();
     let mut s = workload::anchor_streamer(Box::new(BufWriter::with_capacity(64 * 1024, file)));
@@ -44,9 +49,8 @@ fn write_anchor(path: &Path, n: u64) -> u64 {
     n
 }
 
-/// `n` events through logwire's `Streamer` into `out`, which it returns.
-fn write_logwire_into<W: std::io::Write>(out: W, n: u64) -> W {
-    let mut s = logwire_qlog::Streamer::new(out, workload::logwire_config()).unwrap();
+/// `n` events through logwire's `Streamer` `s`; returns its output.
+fn write_logwire_into<W: std::io::Write>(mut s: logwire_qlog::Streamer<W>, n: u64) -> W {
     s.start_log().unwrap();
     for i in 0..n {
         s.add_event(workload::time_of(i), &workload::logwire_event(i)).unwrap();
@@ -54,16 +58,19 @@ fn write_logwire_into<W: std::io::Write>(out: W, n: u64) -> W {
     s.finish_log().unwrap()
 }
 
+#[inline(never)]
 fn write_logwire(path: &Path, n: u64) -> u64 {
-    write_logwire_into(std::fs::File::create(path).unwrap(), n);
+    let file = std::fs::File::create(path).unwrap();
+    write_logwire_into(logwire_qlog::Streamer::new(file, workload::logwire_config()).unwrap(), n);
     n
 }
 
-/// The same, with the file writes on their own thread (`BackgroundWriter`); the clock stops once every byte
-/// is written and the thread has ended.
+/// The same, with the file writes on their own thread (`Streamer::background`); the clock stops once every
+/// byte is written and the thread has ended.
+#[inline(never)]
 fn write_logwire_background(path: &Path, n: u64) -> u64 {
-    let out = logwire_qlog::BackgroundWriter::spawn(std::fs::File::create(path).unwrap()).unwrap();
-    write_logwire_into(out, n).finish().unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    write_logwire_into(logwire_qlog::Streamer::background(file, workload::logwire_config()).unwrap(), n);
     n
 }
 
@@ -143,6 +150,7 @@ fn make_v03_file(path: &Path, n: u64) -> u64 {
 
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300_000);
+    let write_only = std::env::args().any(|a| a == "write-only");
     let dir = tempfile::tempdir().unwrap();
     let (a_path, l_path, v03) =
         (dir.path().join("anchor.sqlog"), dir.path().join("logwire.sqlog"), dir.path().join("v03.sqlog"));
@@ -151,9 +159,16 @@ fn main() {
     // Interleaved runs, so both writers see the same load on a busy machine; median of 5.
     let (mut anchor_rates, mut ours_rates, mut background_rates) = (Vec::new(), Vec::new(), Vec::new());
     let b_path = dir.path().join("logwire-background.sqlog");
+    // Every run writes a new file, as a QUIC stack does per connection: the previous run's file is removed
+    // before the clock starts (truncating it on create would free its ~85 MB of page cache inside the timing).
+    let remove =
+        |path: &Path| std::fs::remove_file(path).or_else(|e| if e.kind() == NotFound { Ok(()) } else { Err(e) });
     for _ in 0..5 {
+        remove(&a_path).unwrap();
         anchor_rates.push(rate(1, || write_anchor(&a_path, n)).0);
+        remove(&l_path).unwrap();
         ours_rates.push(rate(1, || write_logwire(&l_path, n)).0);
+        remove(&b_path).unwrap();
         background_rates.push(rate(1, || write_logwire_background(&b_path, n)).0);
     }
     assert_eq!(std::fs::read(&l_path).unwrap(), std::fs::read(&b_path).unwrap(), "both logwire writers, same bytes");
@@ -171,12 +186,15 @@ fn main() {
         ours_w / anchor_w
     );
     println!(
-        "write   logwire Streamer → BackgroundWriter<File>: {:>10.0} events/s ({:.0} MB/s)   ratio {:.2}x \
+        "write   logwire Streamer::background(File):        {:>10.0} events/s ({:.0} MB/s)   ratio {:.2}x \
          (file writes on their own thread)",
         background_w,
         background_w * std::fs::metadata(&b_path).unwrap().len() as f64 / n as f64 / 1e6,
         background_w / anchor_w
     );
+    if write_only {
+        return;
+    }
 
     // From the file: the crate through a 64 KiB BufReader, logwire through `stream::read_seq`; and from
     // the same bytes in memory, for both: the parsing alone. Interleaved rounds, median of 5 each.

@@ -3,6 +3,10 @@
 //! per event of kernel time on ext4, as much as the formatting itself). quic-go logs the same way, through
 //! a channel and a goroutine.
 //!
+//! [`crate::Streamer::background`] hands its filled buffers over whole (swapping each for an emptied one
+//! that comes back from the thread), so nothing is copied; as a plain `Write`, a `BackgroundWriter` copies
+//! what it is given into such a buffer.
+//!
 //! Memory stays bounded: at most [`IN_FLIGHT`] chunks wait for the thread; past that, `write` waits like
 //! a plain file write would. The first write error is kept and returned by the next `write`, `flush` or
 //! [`BackgroundWriter::finish`].
@@ -22,7 +26,7 @@ enum Msg {
 }
 
 /// A `Write` whose writes happen on its own thread. See the module docs.
-pub struct BackgroundWriter<W: Write + Send + 'static> {
+pub struct BackgroundWriter<W> {
     tx: Option<SyncSender<Msg>>,
     /// Emptied chunks coming back for reuse, so a long log allocates only a few.
     recycled: Receiver<Vec<u8>>,
@@ -71,13 +75,25 @@ impl<W: Write + Send + 'static> BackgroundWriter<W> {
         })?;
         Ok(BackgroundWriter { tx: Some(tx), recycled, failed, error, thread: Some(thread) })
     }
+}
 
+// No bounds here: a `Streamer<W>` holds one for any `W: Write` and reaches these through its sink.
+impl<W> BackgroundWriter<W> {
     fn take_error(&self) -> io::Result<()> {
         if !self.failed.load(Ordering::SeqCst) {
             return Ok(());
         }
         let kept = self.error.lock().ok().and_then(|mut slot| slot.take());
         Err(kept.unwrap_or_else(|| io::Error::other("an earlier background write failed")))
+    }
+
+    /// Queues the filled `buf` for the thread as it is, leaving an emptied buffer of the same capacity in
+    /// its place (one the thread has finished with, else a new one).
+    pub(crate) fn hand_over(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        self.take_error()?;
+        let capacity = buf.capacity();
+        let empty = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(capacity));
+        self.send(Msg::Data(std::mem::replace(buf, empty)))
     }
 
     fn send(&self, msg: Msg) -> io::Result<()> {
@@ -87,9 +103,17 @@ impl<W: Write + Send + 'static> BackgroundWriter<W> {
         }
     }
 
+    /// Waits until everything queued is written and the output flushed.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.send(Msg::Flush(done))?;
+        wait.recv().map_err(|_| io::Error::other("the qlog writer thread has stopped"))??;
+        self.take_error()
+    }
+
     /// Write everything queued, stop the thread and return the output (or the first write error).
     pub fn finish(mut self) -> io::Result<W> {
-        self.flush()?;
+        self.sync()?;
         self.tx = None;
         let out = self.thread.take().map(|t| t.join()).transpose();
         self.take_error()?;
@@ -110,14 +134,11 @@ impl<W: Write + Send + 'static> Write for BackgroundWriter<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let (done, wait) = mpsc::sync_channel(1);
-        self.send(Msg::Flush(done))?;
-        wait.recv().map_err(|_| io::Error::other("the qlog writer thread has stopped"))??;
-        self.take_error()
+        self.sync()
     }
 }
 
-impl<W: Write + Send + 'static> Drop for BackgroundWriter<W> {
+impl<W> Drop for BackgroundWriter<W> {
     fn drop(&mut self) {
         // Closing the channel lets the thread write what is queued and end.
         self.tx = None;

@@ -7,6 +7,7 @@ pub use crate::events_more::*;
 use crate::number::opt_u64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 macro_rules! event_kinds {
     ($($variant:ident = $name:literal,)*) => {
@@ -143,6 +144,12 @@ pub struct RawInfo {
     pub data: Option<String>,
 }
 
+/// An ACK frame's ranges: up to two are kept inline (no allocation), as most ACK frames carry.
+pub type AckRanges = SmallVec<[AckRange; 2]>;
+
+/// A packet's frames: up to two are kept inline (no allocation), as most packets carry.
+pub type Frames = SmallVec<[QuicFrame; 2]>;
+
 /// A closed range of packet numbers; written `[n]` for one packet, `[a,b]` otherwise, read in both forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckRange(pub u64, pub u64);
@@ -182,7 +189,7 @@ pub enum QuicFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ack_delay: Option<f64>,
         #[serde(default)]
-        acked_ranges: Vec<AckRange>,
+        acked_ranges: AckRanges,
         #[serde(default, deserialize_with = "opt_u64", skip_serializing_if = "Option::is_none")]
         ect1: Option<u64>,
         #[serde(default, deserialize_with = "opt_u64", skip_serializing_if = "Option::is_none")]
@@ -297,7 +304,7 @@ fn req_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 pub struct PacketEvent {
     pub header: PacketHeader,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frames: Option<Vec<QuicFrame>>,
+    pub frames: Option<Frames>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<RawInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -672,7 +679,9 @@ mod tests {
     fn ack_ranges_both_forms() {
         let f: QuicFrame = serde_json::from_value(json!({"frame_type":"ack","acked_ranges":[[3],[5,9]]})).unwrap();
         match &f {
-            QuicFrame::Ack { acked_ranges, .. } => assert_eq!(acked_ranges, &[AckRange(3, 3), AckRange(5, 9)]),
+            QuicFrame::Ack { acked_ranges, .. } => {
+                assert_eq!(acked_ranges.as_slice(), &[AckRange(3, 3), AckRange(5, 9)])
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(serde_json::to_value(&f).unwrap()["acked_ranges"], json!([[3], [5, 9]]));

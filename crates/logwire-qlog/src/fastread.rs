@@ -320,8 +320,7 @@ fn packet_event(c: &mut Cursor<'_>) -> Option<PacketEvent> {
         } else if c.lit(b"\"raw\":") {
             once(&mut raw, raw_info(c)?)
         } else if c.lit(b"\"frames\":") {
-            // One allocation for the usual handful of frames.
-            let mut list = Vec::with_capacity(4);
+            let mut list = crate::events::Frames::new();
             c.array(|c| {
                 list.push(frame(c)?);
                 Some(())
@@ -463,7 +462,7 @@ fn frame(c: &mut Cursor<'_>) -> Option<QuicFrame> {
                 if c.lit(b"\"ack_delay\":") {
                     once(&mut ack_delay, c.f64()?)
                 } else if c.lit(b"\"acked_ranges\":") {
-                    let mut list = Vec::with_capacity(4);
+                    let mut list = crate::events::AckRanges::new();
                     c.array(|c| {
                         list.push(ack_range(c)?);
                         Some(())

@@ -17,7 +17,10 @@
 //!   [`EventData`] types every QUIC and HTTP/3 event, each struct keeping the fields it does not name, and
 //!   keeps every other event (extensions, QPACK) as JSON.
 //! - [`writer`]: [`Streamer`], a buffered JSON-SEQ / contained-JSON writer with a frame mode, the spec's
-//!   media types and draft-suffixed `event_schemas`, optional qvis header fields and gzip/zstd.
+//!   media types and draft-suffixed `event_schemas`, optional qvis header fields and gzip/zstd;
+//!   [`Streamer::background`] hands its filled buffers to a [`BackgroundWriter`] thread for the file writes.
+//!   Packet events carry their frames and ACK ranges in inline vectors ([`Frames`], [`AckRanges`]), so
+//!   building and dropping a typical one allocates nothing.
 //! - [`compress`]: `.sqlog.gz` / `.sqlog.zst` by magic bytes.
 //! - [`tools`]: what `logwire qlog summary|check|plot|convert` compute. [`record`]: events to logwire
 //!   records (one trace per connection).
@@ -47,16 +50,18 @@ pub mod writer;
 pub use background::BackgroundWriter;
 pub use error::{QlogError, Result};
 pub use events::{
-    AckRange, AlpnInformation, ConnectionClosed, ConnectionIdUpdated, ConnectionStarted, DatagramDataMoved, EventData,
-    EventKind, FramesProcessed, Http3Datagram, Http3Frame, Http3FrameEvent, Http3Parameters, Http3PriorityUpdated,
-    Http3PushResolved, Http3StreamTypeSet, HttpField, KeyEvent, LogLevel, LogMessage, MarkedForRetransmit, MtuUpdated,
-    PacketBuffered, PacketEvent, PacketHeader, PacketLossEvent, PacketType, PacketsAcked, QuicFrame, RawInfo,
-    RecoveryMetrics, RecoveryParameters, ServerListening, SpinBitUpdated, StateKind, StateUpdated, StreamDataMoved,
-    StreamStateUpdated, TimerUpdated, TransportParameters, TupleAssigned, UdpDatagramDropped, UdpDatagrams,
-    VersionInformation,
+    AckRange, AckRanges, AlpnInformation, ConnectionClosed, ConnectionIdUpdated, ConnectionStarted, DatagramDataMoved,
+    EventData, EventKind, Frames, FramesProcessed, Http3Datagram, Http3Frame, Http3FrameEvent, Http3Parameters,
+    Http3PriorityUpdated, Http3PushResolved, Http3StreamTypeSet, HttpField, KeyEvent, LogLevel, LogMessage,
+    MarkedForRetransmit, MtuUpdated, PacketBuffered, PacketEvent, PacketHeader, PacketLossEvent, PacketType,
+    PacketsAcked, QuicFrame, RawInfo, RecoveryMetrics, RecoveryParameters, ServerListening, SpinBitUpdated, StateKind,
+    StateUpdated, StreamDataMoved, StreamStateUpdated, TimerUpdated, TransportParameters, TupleAssigned,
+    UdpDatagramDropped, UdpDatagrams, VersionInformation,
 };
 pub use header::{Header, Serialization, TimeBase, TimeFormat, Trace, Version};
 pub use reader::{sniff, Damage, Event, Reader, RS};
+/// The inline vectors of [`AckRanges`] and [`Frames`] (`smallvec![…]` builds them).
+pub use smallvec;
 pub use tail::SeqTail;
 pub use writer::{Compression, Streamer, StreamerConfig};
 

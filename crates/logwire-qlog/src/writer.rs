@@ -9,6 +9,7 @@
 //! `frames` array, [`Streamer::add_frame`] appends frames as the stack builds them, and
 //! [`Streamer::finish_frames`] closes the event.
 
+use crate::background::BackgroundWriter;
 use crate::error::{QlogError, Result};
 use crate::events::{EventData, PacketHeader, QuicFrame, RawInfo};
 use crate::header::Serialization;
@@ -76,6 +77,8 @@ impl Default for StreamerConfig {
 
 enum Sink<W: Write> {
     Plain(W),
+    /// Whole buffers go to a writer thread (see [`Streamer::background`]).
+    Background(BackgroundWriter<W>),
     #[cfg(feature = "gzip")]
     Gzip(flate2::write::GzEncoder<W>),
     #[cfg(feature = "zstd")]
@@ -83,19 +86,24 @@ enum Sink<W: Write> {
 }
 
 impl<W: Write> Sink<W> {
-    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+    /// Writes out `buf` and leaves it empty (for a writer thread: swapped for an empty one, not copied).
+    fn take(&mut self, buf: &mut Vec<u8>) -> std::io::Result<()> {
         match self {
-            Sink::Plain(w) => w.write_all(b),
+            Sink::Plain(w) => w.write_all(buf)?,
+            Sink::Background(w) => return w.hand_over(buf),
             #[cfg(feature = "gzip")]
-            Sink::Gzip(w) => w.write_all(b),
+            Sink::Gzip(w) => w.write_all(buf)?,
             #[cfg(feature = "zstd")]
-            Sink::Zstd(w) => w.write_all(b),
+            Sink::Zstd(w) => w.write_all(buf)?,
         }
+        buf.clear();
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Sink::Plain(w) => w.flush(),
+            Sink::Background(w) => w.sync(),
             #[cfg(feature = "gzip")]
             Sink::Gzip(w) => w.flush(),
             #[cfg(feature = "zstd")]
@@ -106,6 +114,7 @@ impl<W: Write> Sink<W> {
     fn finish(self) -> std::io::Result<W> {
         match self {
             Sink::Plain(w) => Ok(w),
+            Sink::Background(w) => w.finish(),
             #[cfg(feature = "gzip")]
             Sink::Gzip(w) => w.finish(),
             #[cfg(feature = "zstd")]
@@ -141,14 +150,31 @@ impl<W: Write> Streamer<W> {
             #[cfg(feature = "zstd")]
             Compression::Zstd => Sink::Zstd(zstd::stream::write::Encoder::new(out, 3)?),
         };
-        Ok(Streamer {
+        Ok(Streamer::with_sink(sink, config))
+    }
+
+    fn with_sink(sink: Sink<W>, config: StreamerConfig) -> Streamer<W> {
+        Streamer {
             sink: Some(sink),
             buf: Vec::with_capacity(FLUSH_AT + 4096),
             config,
             state: State::Ready,
             events: 0,
             start: Instant::now(),
-        })
+        }
+    }
+
+    /// Like [`Streamer::new`], with the writes to `out` on their own thread ([`BackgroundWriter`]): the
+    /// caller's thread formats events and hands each filled buffer over whole. Compression would run on
+    /// the caller's thread before the hand-off, so for it pass a `BackgroundWriter` to [`Streamer::new`].
+    pub fn background(out: W, config: StreamerConfig) -> Result<Streamer<W>>
+    where
+        W: Send + 'static,
+    {
+        if config.compression != Compression::None {
+            return Err(QlogError::State("Streamer::background writes uncompressed output"));
+        }
+        Ok(Streamer::with_sink(Sink::Background(BackgroundWriter::spawn(out)?), config))
     }
 
     /// Writes the header. Event times given to [`Streamer::add_event_now`] count from here.
@@ -317,10 +343,10 @@ impl<W: Write> Streamer<W> {
     }
 
     fn write_out(&mut self) -> Result<()> {
-        if let Some(sink) = &mut self.sink {
-            sink.write_all(&self.buf)?;
+        match &mut self.sink {
+            Some(sink) if !self.buf.is_empty() => sink.take(&mut self.buf)?,
+            _ => self.buf.clear(),
         }
-        self.buf.clear();
         Ok(())
     }
 
@@ -466,6 +492,36 @@ mod tests {
         let ms = 1_727_784_000_123.0;
         assert_eq!(rfc3339(ms), "2024-10-01T12:00:00.123Z");
         assert_eq!(crate::header::rfc3339_ms(&rfc3339(ms)), Some(ms));
+    }
+
+    struct Failing;
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn background_write_errors_reach_the_caller() {
+        let mut s = Streamer::background(Failing, StreamerConfig::default()).unwrap();
+        s.start_log().unwrap();
+        let log = EventData::Log(crate::LogLevel::Info, crate::LogMessage { code: None, message: "x".repeat(1000) });
+        // The first hand-over fails on the thread; a later one or the finish reports it.
+        let mut result = Ok(());
+        for i in 0..1000 {
+            result = result.and_then(|_| s.add_event(f64::from(i), &log));
+        }
+        let finished = s.finish_log().map(|_| ());
+        let err = result.and(finished).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        #[cfg(feature = "gzip")]
+        {
+            let gzip = StreamerConfig { compression: Compression::Gzip, ..StreamerConfig::default() };
+            assert!(matches!(Streamer::background(Vec::new(), gzip), Err(QlogError::State(_))));
+        }
     }
 
     #[test]

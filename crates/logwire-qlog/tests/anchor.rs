@@ -184,6 +184,20 @@ fn frame_mode_matches_whole_events() {
 }
 
 #[test]
+fn background_streamer_writes_the_same_bytes() {
+    // Enough events for a few hundred 64 KiB buffers to be handed over and recycled.
+    let n = 20_000;
+    let mut s = Streamer::background(Vec::new(), workload::logwire_config()).unwrap();
+    s.start_log().unwrap();
+    for i in 0..n {
+        s.add_event(workload::time_of(i), &workload::logwire_event(i)).unwrap();
+    }
+    let out = s.finish_log().unwrap();
+    assert!(out.len() > 64 * 64 * 1024 / 10, "{} bytes", out.len());
+    assert!(out == logwire_file(n), "the background streamer's bytes differ from the plain streamer's");
+}
+
+#[test]
 fn compressed_output_reads_back() {
     for c in [logwire_qlog::Compression::Gzip, logwire_qlog::Compression::Zstd] {
         let mut s =

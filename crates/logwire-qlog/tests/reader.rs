@@ -82,7 +82,7 @@ fn ngtcp2_names_fields_and_times_are_normalised() {
         }),
         _ => None,
     });
-    assert_eq!(ack, Some(vec![logwire_qlog::AckRange(0, 0)]));
+    assert_eq!(ack.as_deref(), Some(&[logwire_qlog::AckRange(0, 0)][..]));
     assert_eq!(typed.iter().filter(|d| matches!(d, EventData::PacketSent(_))).count(), 14);
 }
 

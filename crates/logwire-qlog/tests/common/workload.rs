@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use logwire_qlog as lw;
+use lw::smallvec::smallvec;
 
 pub const STEP_MS: f64 = 0.0123;
 
@@ -24,10 +25,10 @@ pub fn logwire_event(i: u64) -> lw::EventData {
         lw::EventData::PacketSent(lw::PacketEvent {
             header: header(i),
             raw: Some(lw::RawInfo { length: Some(1252), payload_length: Some(1230), data: None }),
-            frames: Some(vec![
+            frames: Some(smallvec![
                 lw::QuicFrame::Ack {
                     ack_delay: Some(0.25),
-                    acked_ranges: vec![lw::AckRange(0, i / 2)],
+                    acked_ranges: smallvec![lw::AckRange(0, i / 2)],
                     ect1: None,
                     ect0: None,
                     ce: None,
@@ -46,9 +47,9 @@ pub fn logwire_event(i: u64) -> lw::EventData {
         lw::EventData::PacketReceived(lw::PacketEvent {
             header: header(i / 2),
             raw: Some(lw::RawInfo { length: Some(45), payload_length: Some(20), data: None }),
-            frames: Some(vec![lw::QuicFrame::Ack {
+            frames: Some(smallvec![lw::QuicFrame::Ack {
                 ack_delay: Some(0.5),
-                acked_ranges: vec![lw::AckRange(0, i)],
+                acked_ranges: smallvec![lw::AckRange(0, i)],
                 ect1: None,
                 ect0: None,
                 ce: None,
