@@ -20,6 +20,10 @@ use logwire_model::Record;
 use logwire_nix::runtime::{serve, RecordSink, RelayStats, Upstream};
 use logwire_store::{Store, WriterConfig};
 
+// The allocator of the `logwire` binary, so the relay's allocations cost what they cost in `logwire serve`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NIX_CONFIG: &str = "substituters =\nsandbox = false";
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -70,6 +74,15 @@ fn thread_cpu() -> Vec<(String, f64, f64)> {
     by_name
 }
 
+/// CPU seconds (user + system) of this whole process so far, threads that have exited included.
+fn process_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Some(close) = stat.rfind(')') else { return 0.0 };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -116,10 +129,14 @@ fn main() {
     let tag = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let (mut direct, mut relayed) = (Vec::new(), Vec::new());
+    // The relay is idle during the direct runs, so the process's CPU over the relayed runs is the relay's.
+    let mut relay_cpu = 0.0;
     for i in 0..runs {
         // A fresh derivation name each time, so every run really builds.
         direct.push(nix_build(&daemon_socket, &format!("d{i}-{tag}-{stamp}"), lines));
+        let cpu_before = process_cpu();
         relayed.push(nix_build(&relay_socket, &format!("r{i}-{tag}-{stamp}"), lines));
+        relay_cpu += process_cpu() - cpu_before;
     }
     // The relay finishes a connection (its last records) just after the client exits.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -135,9 +152,10 @@ fn main() {
     println!("  direct to nix-daemon:   {:>8.2} s   {direct:?}", d.as_secs_f64());
     println!("  through logwire relay:  {:>8.2} s   {relayed:?}", r.as_secs_f64());
     println!(
-        "  relay decoded {} records, {} bytes to clients, {} lost sync",
+        "  relay decoded {} records, {} bytes to clients in {} reads (both ways), {} lost sync",
         records.load(Ordering::Relaxed),
         stats.bytes_daemon_to_client.load(Ordering::Relaxed),
+        stats.reads.load(Ordering::Relaxed),
         stats.out_of_sync.load(Ordering::Relaxed)
     );
     // The writer's CPU is read before closing the store, which ends its thread.
@@ -149,7 +167,12 @@ fn main() {
         let stats = store.close().expect("close the store");
         println!("  store: {} records written, {} dropped", stats.written, stats.dropped);
     }
-    println!("  CPU of this process's threads over the {runs} relayed runs (user + system s):");
+    println!(
+        "  relay CPU (whole process, user + system): {:.2} s per relayed run, {:.2} µs per line",
+        relay_cpu / runs as f64,
+        relay_cpu / runs as f64 / lines as f64 * 1e6
+    );
+    println!("  CPU of this process's live threads over the {runs} relayed runs (user + system s):");
     for (name, user, system) in cpu {
         if user + system > 0.0 {
             println!("    {name:<22} {user:>7.2} + {system:>6.2}  ({:.2} s per run)", (user + system) / runs as f64);

@@ -55,6 +55,8 @@ pub struct RelayStats {
     pub out_of_sync: AtomicU64,
     pub bytes_client_to_daemon: AtomicU64,
     pub bytes_daemon_to_client: AtomicU64,
+    /// Reads that returned data, both directions (bytes per read show how much each forward carried).
+    pub reads: AtomicU64,
 }
 
 type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
@@ -291,6 +293,7 @@ async fn pump(
             break;
         }
         counter.fetch_add(n as u64, Ordering::Relaxed);
+        stats.reads.fetch_add(1, Ordering::Relaxed);
         if !overflow.load(Ordering::Relaxed) && chunks.try_send((direction, received_ns, chunk)).is_err() {
             overflow.store(true, Ordering::Relaxed);
         }
