@@ -111,7 +111,8 @@ fn main() {
     );
     let per_record = |cpu: f64| cpu * 1e6 / store.written as f64;
     println!(
-        "CPU per model record: listener (frame + decode + map) {:.2} µs, store writer {:.2} µs, checkpoints {:.2} µs",
+        "CPU per model record: listener (frame + decode + map) {:.2} µs, store writer {:.2} µs, \
+         checkpoint thread (checkpoints + freeing committed records) {:.2} µs",
         per_record(listener_cpu),
         per_record(writer_cpu),
         per_record(checkpoint_cpu)

@@ -93,7 +93,7 @@ impl RecordInsert {
     }
 
     /// Inserts `records`, exactly as many as the statement has rows.
-    pub(crate) fn execute(&mut self, records: &[Record]) -> rusqlite::Result<()> {
+    pub(crate) fn execute(&mut self, records: &[&Record]) -> rusqlite::Result<()> {
         if records.len() != self.rows {
             return Err(rusqlite::Error::InvalidParameterCount(records.len() * ROW_PARAMS, self.rows * ROW_PARAMS));
         }
@@ -117,7 +117,7 @@ impl RecordInsert {
         result
     }
 
-    fn bind_and_step(&self, records: &[Record]) -> rusqlite::Result<()> {
+    fn bind_and_step(&self, records: &[&Record]) -> rusqlite::Result<()> {
         for (row, (r, range)) in records.iter().zip(&self.ranges).enumerate() {
             let attrs = match &r.attrs_json {
                 // Rendered by the producer (the model says `attrs` is then empty).

@@ -179,16 +179,19 @@ impl Store {
 
     /// Insert `records` in one transaction, waiting for the disk (and for locks, up to the busy timeout).
     pub fn insert(&mut self, records: &[Record]) -> Result<()> {
-        self.write_batch(records, &[0; SOURCES])
+        self.write_batch(&[records], &[0; SOURCES])
     }
 
-    /// Insert `records`, plus one `drops` row per non-zero entry of `drops` (records dropped since the
-    /// last call, indexed like [`Source::ALL`]), in one transaction. `attrs` are serialised to JSON here.
-    pub(crate) fn write_batch(&mut self, records: &[Record], drops: &[u64; SOURCES]) -> Result<()> {
-        self.insert_inner(records, drops).map_err(|source| StoreError::Write { path: self.path.clone(), source })
+    /// Insert the records of `parts`, in order, plus one `drops` row per non-zero entry of `drops` (records
+    /// dropped since the last call, indexed like [`Source::ALL`]), in one transaction. `attrs` not rendered
+    /// by their producer are serialised to JSON here.
+    pub(crate) fn write_batch<R: AsRef<[Record]>>(&mut self, parts: &[R], drops: &[u64; SOURCES]) -> Result<()> {
+        self.insert_inner(parts, drops).map_err(|source| StoreError::Write { path: self.path.clone(), source })
     }
 
-    fn insert_inner(&mut self, records: &[Record], drops: &[u64; SOURCES]) -> rusqlite::Result<()> {
+    fn insert_inner<R: AsRef<[Record]>>(&mut self, parts: &[R], drops: &[u64; SOURCES]) -> rusqlite::Result<()> {
+        // The writer hands over the vectors producers sent, as they came: chunks are cut across them.
+        let records: Vec<&Record> = parts.iter().flat_map(|part| part.as_ref()).collect();
         let inserts = match &mut self.inserts {
             Some(inserts) => inserts,
             None => {

@@ -339,6 +339,7 @@ impl Store {
             max_batch: config.max_batch.max(1),
             max_delay: config.max_delay,
             batch: Vec::new(),
+            batch_len: 0,
             callbacks: Vec::new(),
             flushes: Vec::new(),
             deadline: None,
@@ -368,12 +369,22 @@ const CHECKPOINT_BACKSTOP_PAGES: i64 = 8192;
 
 /// A thread with its own connection that runs passive checkpoints when the writer asks, so that copying
 /// the WAL into the database and its fsyncs happen beside the writer instead of inside its commits.
-/// A passive checkpoint never blocks the writer or readers; it copies what it can.
+/// A passive checkpoint never blocks the writer or readers; it copies what it can. The same thread frees
+/// the records the writer has committed.
 struct Checkpointer {
-    /// Capacity 1: a request while one is pending is already covered by it.
-    requests: Option<mpsc::SyncSender<()>>,
+    jobs: Option<mpsc::SyncSender<Job>>,
+    /// A checkpoint is queued and has not started: a request now is already covered by it.
+    pending: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
+
+enum Job {
+    Checkpoint,
+    Free(Vec<Vec<Record>>),
+}
+
+/// Jobs waiting for the checkpoint thread; past that, the writer frees its records itself.
+const CHECKPOINT_JOBS: usize = 16;
 
 impl Checkpointer {
     fn spawn(path: &Path, busy_timeout: Duration) -> Result<Checkpointer> {
@@ -383,32 +394,54 @@ impl Checkpointer {
         conn.busy_timeout(busy_timeout).map_err(open_err)?;
         // Its commits are none, but closing a connection may checkpoint; the writer's close does that.
         conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(open_err)?;
-        let (requests, rx) = mpsc::sync_channel::<()>(1);
+        let (jobs, rx) = mpsc::sync_channel::<Job>(CHECKPOINT_JOBS);
+        let pending = Arc::new(AtomicBool::new(false));
+        let started = pending.clone();
         let thread = thread::Builder::new()
             .name("logwire-store-checkpoint".into())
             .spawn(move || {
-                while rx.recv().is_ok() {
-                    // A failure (another checkpoint running, a locked file) leaves the frames for the next
-                    // request or for the writer's backstop; nothing is lost.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                while let Ok(job) = rx.recv() {
+                    match job {
+                        Job::Checkpoint => {
+                            started.store(false, Ordering::SeqCst);
+                            // A failure (another checkpoint running, a locked file) leaves the frames for the
+                            // next request or for the writer's backstop; nothing is lost.
+                            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                        }
+                        Job::Free(records) => drop(records),
+                    }
                 }
             })
             .map_err(|source| StoreError::Spawn { path: path.to_path_buf(), source })?;
-        Ok(Checkpointer { requests: Some(requests), thread: Some(thread) })
+        Ok(Checkpointer { jobs: Some(jobs), pending, thread: Some(thread) })
     }
 
     fn request(&self) {
-        if let Some(requests) = &self.requests {
-            let _ = requests.try_send(());
+        if let Some(jobs) = &self.jobs {
+            if !self.pending.swap(true, Ordering::SeqCst) && jobs.try_send(Job::Checkpoint).is_err() {
+                // Queue full: the next request tries again.
+                self.pending.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Frees `records` on the checkpoint thread, or here if its queue is full.
+    fn free(&self, records: Vec<Vec<Record>>) {
+        if records.is_empty() {
+            return;
+        }
+        if let Some(jobs) = &self.jobs {
+            // On failure the job, records and all, comes back and is dropped here.
+            let _ = jobs.try_send(Job::Free(records));
         }
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        // Closing the channel ends the thread after its current checkpoint; the writer's connection, closed
-        // after this, is the last one and checkpoints what is left.
-        self.requests = None;
+        // Closing the channel ends the thread after its current job; the writer's connection, closed after
+        // this, is the last one and checkpoints what is left.
+        self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -430,7 +463,10 @@ struct Writer {
     shared: Arc<Shared>,
     max_batch: usize,
     max_delay: Duration,
-    batch: Vec<Record>,
+    /// The vectors producers sent, kept whole (moving records into one vector showed in the writer's
+    /// profile), and how many records they hold.
+    batch: Vec<Vec<Record>>,
+    batch_len: usize,
     callbacks: Vec<CommitCallback>,
     flushes: Vec<mpsc::Sender<()>>,
     /// When the current batch must be committed; `None` while it is empty.
@@ -466,14 +502,15 @@ impl Writer {
         match msg {
             Msg::Records(records, callback) => {
                 self.shared.queued.fetch_sub(records.len() as u64, Ordering::SeqCst);
-                if self.batch.is_empty() {
+                if self.batch_len == 0 {
                     self.deadline = Some(Instant::now() + self.max_delay);
-                    self.batch = records;
-                } else {
-                    self.batch.extend(records);
+                }
+                self.batch_len += records.len();
+                if !records.is_empty() {
+                    self.batch.push(records);
                 }
                 self.callbacks.extend(callback);
-                if self.batch.len() >= self.max_batch {
+                if self.batch_len >= self.max_batch {
                     self.commit();
                 }
             }
@@ -509,19 +546,20 @@ impl Writer {
         self.deadline = None;
         let drops_now = self.shared.dropped_now();
         let drops_delta: [u64; SOURCES] = std::array::from_fn(|i| drops_now[i].saturating_sub(self.drops_written[i]));
-        let outcome = if self.batch.is_empty() && drops_delta.iter().all(|&n| n == 0) {
+        let outcome = if self.batch_len == 0 && drops_delta.iter().all(|&n| n == 0) {
             None
         } else {
             Some(self.write_with_retry(&drops_delta))
         };
-        let n = self.batch.len() as u64;
+        let n = self.batch_len as u64;
         let committed = match outcome {
             Some(true) => {
                 self.drops_written = drops_now;
                 if n > 0 {
                     self.shared.written.fetch_add(n, Ordering::Relaxed);
                     self.shared.batches.fetch_add(1, Ordering::Relaxed);
-                    self.bytes_since_checkpoint += self.batch.iter().map(approximate_row_bytes).sum::<usize>();
+                    self.bytes_since_checkpoint +=
+                        self.batch.iter().flatten().map(approximate_row_bytes).sum::<usize>();
                     if self.bytes_since_checkpoint >= CHECKPOINT_EVERY_BYTES {
                         self.bytes_since_checkpoint = 0;
                         self.checkpointer.request();
@@ -536,7 +574,10 @@ impl Writer {
             }
             None => CommitOutcome::Committed,
         };
-        self.batch.clear();
+        // Freeing thousands of records is the checkpoint thread's job: the writer's thread is the store's
+        // bottleneck, the checkpoint thread is mostly idle.
+        self.checkpointer.free(std::mem::take(&mut self.batch));
+        self.batch_len = 0;
         for cb in self.callbacks.drain(..) {
             cb(committed);
         }
