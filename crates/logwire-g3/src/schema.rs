@@ -283,13 +283,18 @@ fn type_text(ty: FieldType, text: Cow<'_, str>, bare: bool) -> Result<Value, Val
             .map(Value::from)
             .ok_or_else(keep),
         FieldType::Timestamp => parse_timestamp(s).map(Value::from).ok_or_else(keep),
-        FieldType::SocketAddr => s.parse::<std::net::SocketAddr>().map(|_| keep()).map_err(|_| keep()),
-        FieldType::Ip => s.parse::<std::net::IpAddr>().map(|_| keep()).map_err(|_| keep()),
-        FieldType::TaskId => {
-            if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                Ok(keep())
+        // Kept as text once checked; the text moves into the value (no copy when it is owned already).
+        FieldType::SocketAddr | FieldType::Ip | FieldType::TaskId => {
+            let valid = match ty {
+                FieldType::SocketAddr => s.parse::<std::net::SocketAddr>().is_ok(),
+                FieldType::Ip => s.parse::<std::net::IpAddr>().is_ok(),
+                _ => s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()),
+            };
+            let value = Value::String(text.into_owned());
+            if valid {
+                Ok(value)
             } else {
-                Err(keep())
+                Err(value)
             }
         }
         FieldType::U16 | FieldType::U32 | FieldType::U64 => {
@@ -299,8 +304,9 @@ fn type_text(ty: FieldType, text: Cow<'_, str>, bare: bool) -> Result<Value, Val
                 _ => u64::MAX,
             };
             // Only the canonical form: "007" or "+7" would not come back byte for byte.
+            let canonical = !s.starts_with('+') && (s.len() == 1 || !s.starts_with('0'));
             match s.parse::<u64>() {
-                Ok(n) if n <= max && n.to_string() == s => Ok(n.into()),
+                Ok(n) if n <= max && canonical => Ok(n.into()),
                 _ => Err(keep()),
             }
         }
