@@ -74,13 +74,13 @@ fn thread_cpu() -> Vec<(String, f64, f64)> {
     by_name
 }
 
-/// CPU seconds (user + system) of this whole process so far, threads that have exited included.
-fn process_cpu() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
-    let Some(close) = stat.rfind(')') else { return 0.0 };
+/// CPU seconds (user, system) of this whole process so far, threads that have exited included.
+fn process_cpu() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return (0.0, 0.0) };
+    let Some(close) = stat.rfind(')') else { return (0.0, 0.0) };
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -130,14 +130,16 @@ fn main() {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let (mut direct, mut relayed) = (Vec::new(), Vec::new());
     // The relay is idle during the direct runs, so the process's CPU over the relayed runs is the relay's.
-    let mut relay_cpu = 0.0;
+    let (mut relay_user, mut relay_system) = (0.0, 0.0);
     for i in 0..runs {
         // A fresh derivation name each time, so every run really builds.
         direct.push(nix_build(&daemon_socket, &format!("d{i}-{tag}-{stamp}"), lines));
-        let cpu_before = process_cpu();
+        let (user, system) = process_cpu();
         relayed.push(nix_build(&relay_socket, &format!("r{i}-{tag}-{stamp}"), lines));
-        relay_cpu += process_cpu() - cpu_before;
+        let (user_after, system_after) = process_cpu();
+        (relay_user, relay_system) = (relay_user + user_after - user, relay_system + system_after - system);
     }
+    let relay_cpu = relay_user + relay_system;
     // The relay finishes a connection (its last records) just after the client exits.
     let deadline = Instant::now() + Duration::from_secs(10);
     while stats.connections_closed.load(Ordering::Relaxed) < stats.connections.load(Ordering::Relaxed)
@@ -168,8 +170,10 @@ fn main() {
         println!("  store: {} records written, {} dropped", stats.written, stats.dropped);
     }
     println!(
-        "  relay CPU (whole process, user + system): {:.2} s per relayed run, {:.2} µs per line",
+        "  relay CPU (whole process): {:.2} s per relayed run ({:.2} user + {:.2} system), {:.2} µs per line",
         relay_cpu / runs as f64,
+        relay_user / runs as f64,
+        relay_system / runs as f64,
         relay_cpu / runs as f64 / lines as f64 * 1e6
     );
     println!("  CPU of this process's live threads over the {runs} relayed runs (user + system s):");
