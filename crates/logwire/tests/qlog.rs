@@ -452,3 +452,34 @@ fn serve_tails_a_growing_sqlog_and_resyncs_after_damage() {
     let db = lw.stop();
     assert_eq!(stored_counts(&db), expected_counts(&text));
 }
+
+#[test]
+fn serve_ends_the_span_of_a_tailed_file_that_went_quiet() {
+    // ngtcp2's client file has no connection_closed: a stack killed mid-connection looks like this.
+    let env = TestEnv::new("qlog-idle");
+    let dir = env.path("qlogdir");
+    std::fs::create_dir(&dir).unwrap();
+    let lw = env.start_logwire(&["--qlog-dir", dir.to_str().unwrap(), "--qlog-idle", "1"]);
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/qlog/ngtcp2-0.12.1-client-clean.sqlog");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    std::fs::write(dir.join("quiet.sqlog"), &text).unwrap();
+    let ended = |db: &Path| connection_spans(db).first().is_some_and(|s| !s["end_ns"].is_null());
+    let start = Instant::now();
+    while !ended(&lw.db) && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Ended while logwire still runs, at the connection's last event, counting every event.
+    let spans = connection_spans(&lw.db);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert!(!spans[0]["end_ns"].is_null(), "the span of a quiet file never ended: {spans:?}");
+    assert_eq!(spans[0]["attrs"]["ended_by"], "last_event");
+    let events: i64 = stored_counts(&lw.db).values().sum();
+    assert_eq!(spans[0]["attrs"]["events"].as_i64(), Some(events));
+    let last = query_json(&lw.db, "SELECT max(time_ns) AS t FROM events WHERE source='qlog' AND kind='event'");
+    assert_eq!(spans[0]["end_ns"], last[0]["t"]);
+    // Stopping logwire does not end it a second time.
+    let db = lw.stop();
+    let ends = query_json(&db, "SELECT count(*) AS n FROM events WHERE source='qlog' AND kind='span_end'");
+    assert_eq!(ends[0]["n"].as_i64(), Some(1));
+}

@@ -56,6 +56,11 @@ pub struct ServeArgs {
     /// (and .gz/.zst) files once complete; one trace per connection.
     #[arg(long, value_name = "DIR")]
     pub qlog_dir: Option<PathBuf>,
+    /// A tailed .sqlog file that has not grown for this many seconds ends its connections' spans at their
+    /// last event (a stack killed before `connection_closed`, or one that never logs it); later events
+    /// are still stored.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "qlog_dir")]
+    pub qlog_idle: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -106,7 +111,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         anyhow::Ok(server)
     })?;
     let g3 = runtime.block_on(crate::sources::g3::start(&args.g3, store.clone(), &args.db))?;
-    let qlog = crate::sources::qlog::start(args.qlog_dir.as_deref(), store.clone())?;
+    let qlog =
+        crate::sources::qlog::start(args.qlog_dir.as_deref(), Duration::from_secs(args.qlog_idle), store.clone())?;
     let nix = runtime.block_on(async { crate::sources::nix::start(&args.nix, store.clone()) })?;
 
     runtime.block_on(async {

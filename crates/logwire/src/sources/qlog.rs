@@ -1,7 +1,7 @@
 //! The qlog source: watches a directory (`QLOGDIR`), tails growing `.sqlog` files and reads finished
 //! `.qlog` (and compressed) files, one trace per connection, one record per event, and one
 //! `quic:connection` span per connection (ended at `connection_closed`, or at the last event once the
-//! file is complete: when logwire stops for a tailed file).
+//! file is complete: for a tailed file, when it has not grown for the idle time or when logwire stops).
 
 use logwire_model::now_ns;
 use logwire_qlog::reader::{decode_event, seq_header};
@@ -14,7 +14,7 @@ use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(200);
 /// A contained-JSON or compressed file is read once it has not changed for this many polls.
@@ -35,6 +35,8 @@ enum FileState {
         anchor: Option<Anchor>,
         record: usize,
         connections: Connections,
+        /// When the file last grew.
+        grew: Instant,
     },
     Whole {
         size: u64,
@@ -44,7 +46,8 @@ enum FileState {
 }
 
 /// Polls `dir` until `stop` is set, then takes what is left and returns.
-pub fn watch(dir: PathBuf, store: StoreHandle, stats: Arc<QlogStats>, stop: Arc<AtomicBool>) {
+/// A tailed file idle for `idle` ends its open connection spans.
+pub fn watch(dir: PathBuf, idle: Duration, store: StoreHandle, stats: Arc<QlogStats>, stop: Arc<AtomicBool>) {
     let mut files: HashMap<PathBuf, FileState> = HashMap::new();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
@@ -64,6 +67,7 @@ pub fn watch(dir: PathBuf, store: StoreHandle, stats: Arc<QlogStats>, stop: Arc<
                             anchor: None,
                             record: 0,
                             connections: Connections::new(),
+                            grew: Instant::now(),
                         })
                     }
                     None if [".qlog", ".sqlog.gz", ".sqlog.zst", ".qlog.gz", ".qlog.zst"]
@@ -75,7 +79,7 @@ pub fn watch(dir: PathBuf, store: StoreHandle, stats: Arc<QlogStats>, stop: Arc<
                     }
                     None => continue,
                 };
-                poll_file(&path, &name, state, &store, &stats, stopping);
+                poll_file(&path, &name, state, &store, &stats, stopping, idle);
             }
         }
         if stopping {
@@ -85,9 +89,17 @@ pub fn watch(dir: PathBuf, store: StoreHandle, stats: Arc<QlogStats>, stop: Arc<
     }
 }
 
-fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandle, stats: &QlogStats, eof: bool) {
+fn poll_file(
+    path: &Path,
+    label: &str,
+    state: &mut FileState,
+    store: &StoreHandle,
+    stats: &QlogStats,
+    eof: bool,
+    idle: Duration,
+) {
     match state {
-        FileState::Tail { pos, tail, session, anchor, record, connections } => {
+        FileState::Tail { pos, tail, session, anchor, record, connections, grew } => {
             let Ok(mut f) = std::fs::File::open(path) else { return };
             if f.seek(SeekFrom::Start(*pos)).is_err() {
                 return;
@@ -95,6 +107,9 @@ fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandl
             // Bounded per poll so that one huge file cannot starve the others.
             if let Ok(n) = tail.read_from(&mut f, 64 << 20) {
                 *pos += n as u64;
+                if n > 0 {
+                    *grew = Instant::now();
+                }
             }
             let mut batch = Vec::new();
             while let Some(rec) = tail.next_record(eof) {
@@ -135,8 +150,9 @@ fn poll_file(path: &Path, label: &str, state: &mut FileState, store: &StoreHandl
                     }
                 }
             }
-            if eof {
-                // The file is complete: connections without connection_closed end at their last event.
+            if eof || (connections.open_count() > 0 && grew.elapsed() >= idle) {
+                // The file is complete, or its writer is gone quiet: connections without connection_closed
+                // end at their last event. Later events are still stored; they do not reopen the span.
                 connections.finish(&mut batch);
             }
             send(store, stats, batch);
@@ -210,7 +226,7 @@ pub struct Watcher {
 }
 
 /// Starts watching `dir` when given; prints where.
-pub fn start(dir: Option<&Path>, store: StoreHandle) -> anyhow::Result<Option<Watcher>> {
+pub fn start(dir: Option<&Path>, idle: Duration, store: StoreHandle) -> anyhow::Result<Option<Watcher>> {
     let Some(dir) = dir else { return Ok(None) };
     if !dir.is_dir() {
         anyhow::bail!("--qlog-dir {}: not a directory (create it, then point QLOGDIR at it)", dir.display());
@@ -218,7 +234,7 @@ pub fn start(dir: Option<&Path>, store: StoreHandle) -> anyhow::Result<Option<Wa
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(QlogStats::default());
     let (d, s, st) = (dir.to_path_buf(), stats.clone(), stop.clone());
-    let thread = std::thread::Builder::new().name("qlog-dir".into()).spawn(move || watch(d, store, s, st))?;
+    let thread = std::thread::Builder::new().name("qlog-dir".into()).spawn(move || watch(d, idle, store, s, st))?;
     println!(
         "logwire: qlog: watching {} for .sqlog/.qlog files (run the QUIC stacks with QLOGDIR={})",
         dir.display(),
