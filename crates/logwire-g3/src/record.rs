@@ -21,15 +21,15 @@ use crate::value::parse_timestamp;
 use logwire_model::{Attrs, JsonObjectWriter, Kind, Level, Record, Source};
 use serde_json::Value;
 
-/// The attrs of `log` (or only the fields named in `only`) written straight to JSON text: every typed field
-/// in wire order, nulls omitted, then `msg` and `untyped`. A key that repeats keeps its last value, as
-/// [`G3Log::get`] reads it.
-/// `repeats` is [`has_repeated_keys`] of the log's fields, found once for all the renderings of one log.
-fn render_attrs(log: &G3Log, only: Option<&[&str]>, repeats: bool) -> JsonObjectWriter {
+/// The attrs of `log` written straight to JSON text: every typed field in wire order, nulls omitted, then
+/// `msg` and `untyped`. A key that repeats keeps its last value, as [`G3Log::get`] reads it. With `start`,
+/// the [`START_ATTRS`] members also go there, copied as rendered (one pass for both ends of a span).
+/// `repeats` is [`has_repeated_keys`] of the log's fields.
+fn render_attrs(log: &G3Log, mut start: Option<&mut JsonObjectWriter>, repeats: bool) -> JsonObjectWriter {
     let fields = &log.fields;
-    let mut out = JsonObjectWriter::with_capacity(if only.is_some() { 256 } else { 1024 });
+    let mut out = JsonObjectWriter::with_capacity(1024);
     for (i, (k, v)) in fields.iter().enumerate() {
-        if v.is_null() || only.is_some_and(|keys| !keys.contains(&k.as_str())) {
+        if v.is_null() {
             continue;
         }
         if (k == "msg" && !log.msg.is_empty()) || (k == "untyped" && !log.untyped.is_empty()) {
@@ -39,15 +39,16 @@ fn render_attrs(log: &G3Log, only: Option<&[&str]>, repeats: bool) -> JsonObject
         if repeats && fields[i + 1..].iter().any(|(later, _)| later == k) {
             continue;
         }
-        out.value(k, v);
+        match start.as_deref_mut() {
+            Some(start) if START_ATTRS.contains(&k.as_str()) => out.value_also(start, k, v),
+            _ => out.value(k, v),
+        };
     }
-    if only.is_none() {
-        if !log.msg.is_empty() {
-            out.str("msg", &log.msg);
-        }
-        if !log.untyped.is_empty() {
-            out.value("untyped", &Value::from(log.untyped.clone()));
-        }
+    if !log.msg.is_empty() {
+        out.str("msg", &log.msg);
+    }
+    if !log.untyped.is_empty() {
+        out.value("untyped", &Value::from(log.untyped.clone()));
     }
     out
 }
@@ -93,16 +94,19 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
     };
     let start_ns = log.start_ns();
     let repeats = has_repeated_keys(&log.fields);
-    let attrs = render_attrs(log, None, repeats);
+    let log_type = log.log_type();
+    let event = log.get_str("task_event").unwrap_or("Finished");
+    // A finished task is a span: its start gets the identifying subset of the attrs.
+    let mut start_attrs =
+        (log_type == LogType::Task && event == "Finished").then(|| JsonObjectWriter::with_capacity(256));
+    let attrs = render_attrs(log, start_attrs.as_mut(), repeats);
     let text = |k: &str| log.get_str(k).unwrap_or("").to_string();
-    match log.log_type() {
+    match log_type {
         LogType::Task => {
             let task_id = log.task_id().map_or_else(|| "unknown-task".to_string(), str::to_string);
             let start = start_ns.unwrap_or(fallback_ns);
-            let event = log.get_str("task_event").unwrap_or("Finished");
-            if event == "Finished" {
+            if let Some(start_attrs) = start_attrs {
                 let end = start.saturating_add(elapsed(log, "total_time"));
-                let start_attrs = render_attrs(log, Some(&START_ATTRS), repeats);
                 let name = format!("g3:task:{}", text("task_type"));
                 let [mut s, mut e] =
                     Record::span_pair(Source::G3, &task_id, &task_id, name, start, end, Attrs::new(), Attrs::new());
@@ -201,5 +205,39 @@ mod tests {
         assert_eq!(attrs.len(), 40);
         assert_eq!(attrs["key_7"], "last");
         assert_eq!(text.matches("\"key_7\"").count(), 1);
+    }
+
+    #[test]
+    fn a_finished_task_start_holds_the_identifying_subset_of_its_end() {
+        let fields: Vec<(String, Value)> = vec![
+            ("log_type".into(), "Task".into()),
+            ("server_name".into(), "first".into()),
+            ("task_type".into(), "TcpConnect".into()),
+            ("task_id".into(), "0123456789abcdef0123456789abcdef".into()),
+            ("user".into(), Value::Null),
+            ("c_rd_bytes".into(), 146.into()),
+            ("server_name".into(), "bind \"main\"".into()),
+            ("task_event".into(), "Finished".into()),
+            ("total_time".into(), 5_000.into()),
+        ];
+        let log = G3Log {
+            fields,
+            msg: "Upstream closed".into(),
+            untyped: Vec::new(),
+            origin: Origin::Fluentd { tag: "t".into(), time: crate::EventTime { secs: 0, nanos: 0 } },
+        };
+        let records = to_records(&log, 0);
+        assert_eq!(records.len(), 2);
+        let attrs = |r: &Record| serde_json::from_str::<Attrs>(r.attrs_json.as_deref().unwrap()).unwrap();
+        let (start, end) = (attrs(&records[0]), attrs(&records[1]));
+        // Only START_ATTRS, non-null, the repeated key with its last value, no message.
+        let keys: Vec<&str> = start.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["server_name", "task_id", "task_type"]);
+        for key in keys {
+            assert_eq!(start[key], end[key], "{key}");
+        }
+        assert_eq!(start["server_name"], "bind \"main\"");
+        assert_eq!(end["msg"], "Upstream closed");
+        assert_eq!(end["c_rd_bytes"], 146);
     }
 }

@@ -315,6 +315,19 @@ impl JsonObjectWriter {
         }
     }
 
+    /// [`JsonObjectWriter::value`] here, and the same member into `also`, copied rather than rendered
+    /// twice (for an object that holds a subset of this one's members).
+    pub fn value_also(&mut self, also: &mut JsonObjectWriter, key: &str, value: &Value) -> &mut Self {
+        let start = self.out.len() + usize::from(!self.empty);
+        self.value(key, value);
+        if !also.empty {
+            also.out.push(',');
+        }
+        also.empty = false;
+        also.out.push_str(&self.out[start..]);
+        self
+    }
+
     /// The object's text.
     pub fn finish(mut self) -> String {
         self.out.push('}');
@@ -426,6 +439,17 @@ mod tests {
         });
         assert_eq!(Value::Object(parsed), expected);
         assert_eq!(JsonObjectWriter::default().finish(), "{}");
+    }
+
+    #[test]
+    fn a_member_written_into_both_objects_is_the_same_text() {
+        let (mut all, mut some) = (JsonObjectWriter::default(), JsonObjectWriter::default());
+        all.u64("a", 1);
+        all.value_also(&mut some, "b\"", &serde_json::json!("x\ny"));
+        all.str("c", "z");
+        all.value_also(&mut some, "d", &serde_json::json!([1, {"e": null}]));
+        assert_eq!(all.finish(), r#"{"a":1,"b\"":"x\ny","c":"z","d":[1,{"e":null}]}"#);
+        assert_eq!(some.finish(), r#"{"b\"":"x\ny","d":[1,{"e":null}]}"#);
     }
 
     #[test]
