@@ -62,8 +62,13 @@ fn has_repeated_keys(fields: &[(String, Value)]) -> bool {
     // Slots hold index + 1 of the field whose key is there (0 = empty).
     let mut slots = [0u8; SLOTS];
     for (i, (k, _)) in fields.iter().enumerate() {
-        // FNV-1a over the key: short keys, a cheap hash.
-        let hash = k.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        // A few bytes and the length: enough to spread g3proxy's key names; a collision only costs a compare.
+        let b = k.as_bytes();
+        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+        let hash =
+            ((b.len() as u64) ^ at(0) << 8 ^ at(2) << 16 ^ at(b.len() / 2) << 24 ^ at(b.len().wrapping_sub(1)) << 32)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                >> 32;
         let mut slot = (hash as usize) % SLOTS;
         loop {
             match slots[slot] {
