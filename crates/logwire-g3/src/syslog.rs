@@ -129,7 +129,8 @@ fn parse_sd(s: &str, at: usize) -> Result<Sd<'_>, DecodeError> {
     }
     let mut i = 0;
     let mut first_id = None;
-    let mut params = Vec::new();
+    // g3proxy task records carry 20–40 params: room up front instead of growing four times.
+    let mut params = Vec::with_capacity(32);
     if b.first() != Some(&b'[') {
         return Err(err(0, "expected `[` or `-`"));
     }
