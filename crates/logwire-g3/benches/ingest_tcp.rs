@@ -4,8 +4,9 @@
 //! clock stops when the last record is committed. Goal (issue 5): ≥ 300 k records/s into the store.
 //!
 //! Input: the real capture (`shared/fixtures/g3/rfc5424`), as a long-running g3proxy would log it round after
-//! round (fresh task ids and times). `cargo bench -p logwire-g3 --bench ingest_tcp [-- ROUNDS]` (default
-//! 4000 rounds × 27 records). The queue is sized to hold the whole run so that nothing is dropped: the
+//! round (fresh task ids and times). `cargo bench -p logwire-g3 --bench ingest_tcp [-- ROUNDS [RUNS]]` (default
+//! 4000 rounds × 27 records, 5 runs on fresh stores: the median and the best are printed, since this
+//! machine's speed drifts from minute to minute). The queue is sized to hold the whole run so that nothing is dropped: the
 //! number is the store's sustained rate, not a drop rate (drops are printed and must be 0).
 
 use logwire_g3::framing::encode_octet_counted;
@@ -35,20 +36,25 @@ impl Sink for StoreSink {
     }
 }
 
-fn main() {
-    let rounds: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(4000);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/g3/rfc5424/syslog-udp.raw");
-    let capture = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let logs: Vec<G3Log> =
-        capture.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| syslog::decode(l).unwrap()).collect();
-    let mut stream = Vec::new();
-    for round in 0..rounds {
-        for line in common::as_round(&logs, round) {
-            encode_octet_counted(&line, &mut stream);
-        }
-    }
-    let n_logs = (rounds * logs.len()) as u64;
+/// What one run measured.
+struct Run {
+    secs: f64,
+    written: u64,
+    dropped: u64,
+    close_secs: f64,
+    /// CPU seconds of the listener, the writer and the checkpoint thread.
+    cpu: [f64; 3],
+}
 
+impl Run {
+    fn records_per_s(&self) -> f64 {
+        self.written as f64 / self.secs
+    }
+}
+
+/// One run on a fresh store: the client streams `stream` (`n_logs` g3 logs) and the clock stops when the
+/// last record is committed.
+fn run_once(stream: Vec<u8>, n_logs: u64) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let config = WriterConfig { queue_capacity: 1 << 24, ..WriterConfig::default() };
     let guard = Store::spawn_writer(dir.path().join("ingest.db"), config).unwrap();
@@ -75,13 +81,11 @@ fn main() {
         assert!(Instant::now() < deadline, "the listener stopped decoding");
         std::thread::sleep(Duration::from_millis(1));
     }
-    let decoded_at = start.elapsed().as_secs_f64();
     guard.flush().unwrap();
     let secs = start.elapsed().as_secs_f64();
     let cpu = |prefix| common::thread_cpu_secs(prefix).unwrap_or(f64::NAN);
-    let (listener_cpu, writer_cpu, checkpoint_cpu) =
-        (cpu("g3-listener"), cpu("logwire-store-w"), cpu("logwire-store-c"));
-    let store = guard.stats();
+    let cpu = [cpu("g3-listener"), cpu("logwire-store-w"), cpu("logwire-store-c")];
+    let written = guard.stats().written;
     drop(runtime);
     // What the checkpoints had not copied yet is copied by close(): shown separately, since a long-running
     // store does that work as it goes.
@@ -89,32 +93,66 @@ fn main() {
     let closed = guard.close().unwrap();
     let close_secs = closing.elapsed().as_secs_f64();
     assert_eq!(stats.garbage.load(Ordering::Relaxed), 0);
+    Run { secs, written, dropped: closed.dropped, close_secs, cpu }
+}
+
+fn main() {
+    let mut numbers = std::env::args().skip(1).filter_map(|a| a.parse::<usize>().ok());
+    let rounds = numbers.next().unwrap_or(4000);
+    let runs = numbers.next().unwrap_or(5).max(1);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/g3/rfc5424/syslog-udp.raw");
+    let capture = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let logs: Vec<G3Log> =
+        capture.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| syslog::decode(l).unwrap()).collect();
+    let mut stream = Vec::new();
+    for round in 0..rounds {
+        for line in common::as_round(&logs, round) {
+            encode_octet_counted(&line, &mut stream);
+        }
+    }
+    let n_logs = (rounds * logs.len()) as u64;
     println!(
-        "g3 syslog over TCP → store, {rounds} rounds × {} records: {n_logs} g3 logs decoded in {:.0} ms, \
-         {} model records committed in {:.0} ms, {} dropped",
-        logs.len(),
-        decoded_at * 1e3,
-        store.written,
-        secs * 1e3,
-        closed.dropped
+        "g3 syslog over TCP → store: {runs} runs, each {rounds} rounds × {} records = {n_logs} g3 logs on a fresh store",
+        logs.len()
     );
+    let mut results = Vec::new();
+    for i in 0..runs {
+        let r = run_once(stream.clone(), n_logs);
+        let per_record = |cpu: f64| cpu * 1e6 / r.written as f64;
+        println!(
+            "  run {}: {} model records committed in {:.0} ms = {:.0} records/s ({:.0} g3 logs/s), {} dropped; \
+             CPU per record: listener {:.2} µs, writer {:.2} µs, checkpoint thread {:.2} µs; close() {:.0} ms",
+            i + 1,
+            r.written,
+            r.secs * 1e3,
+            r.records_per_s(),
+            n_logs as f64 / r.secs,
+            r.dropped,
+            per_record(r.cpu[0]),
+            per_record(r.cpu[1]),
+            per_record(r.cpu[2]),
+            r.close_secs * 1e3
+        );
+        results.push(r);
+    }
+    results.sort_by(|a, b| a.records_per_s().total_cmp(&b.records_per_s()));
+    let (median, best) = (&results[results.len() / 2], &results[results.len() - 1]);
     println!(
-        "into the store: {:.0} g3 logs/s, {:.0} model records/s (goal ≥ 300k records/s; anchor Vector ~40k events/s/vCPU: {:.1}×)",
-        n_logs as f64 / secs,
-        store.written as f64 / secs,
-        n_logs as f64 / secs / 40_000.0
+        "into the store: median {:.0} model records/s, best {:.0} (goal ≥ 300k records/s); median {:.0} g3 logs/s \
+         = {:.1}× the anchor (Vector ~40k events/s/vCPU)",
+        median.records_per_s(),
+        best.records_per_s(),
+        n_logs as f64 / median.secs,
+        n_logs as f64 / median.secs / 40_000.0
     );
+    let per_record = |cpu: f64| cpu * 1e6 / median.written as f64;
     println!(
-        "close() then checkpointed the rest in {:.0} ms; counting that too: {:.0} model records/s",
-        close_secs * 1e3,
-        store.written as f64 / (secs + close_secs)
-    );
-    let per_record = |cpu: f64| cpu * 1e6 / store.written as f64;
-    println!(
-        "CPU per model record: listener (frame + decode + map) {:.2} µs, store writer {:.2} µs, \
-         checkpoint thread (checkpoints + freeing committed records) {:.2} µs",
-        per_record(listener_cpu),
-        per_record(writer_cpu),
-        per_record(checkpoint_cpu)
+        "CPU per model record (median run): listener (frame + decode + map) {:.2} µs, store writer {:.2} µs, \
+         checkpoint thread (checkpoints + freeing committed records) {:.2} µs; close() then checkpointed the rest \
+         in {:.0} ms",
+        per_record(median.cpu[0]),
+        per_record(median.cpu[1]),
+        per_record(median.cpu[2]),
+        median.close_secs * 1e3
     );
 }
