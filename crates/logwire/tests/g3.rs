@@ -5,9 +5,12 @@
 //! - the captures replayed as g3proxy sent them: UDP datagrams, a unix datagram socket, the fluentd stream;
 //! - fluentd forward acknowledgements over a real TCP connection: no ack before the store commit, and after
 //!   a kill -9 of logwire and a restart every acknowledged record is there;
-//! - garbage on every listener is counted and the listeners keep going.
+//! - garbage on every listener is counted and the listeners keep going;
+//! - a fluentd client written by others (Node.js `fluent-logger` from npm) with the shared_key handshake and
+//!   acks, in all three event modes.
 //!
-//! The rsyslog tests fail (never skip) when rsyslogd is missing: `apt-get install -y rsyslog`.
+//! These tests fail (never skip) when a peer is missing: `scripts/peers/g3.sh` installs rsyslog, nodejs/npm
+//! and fluent-logger.
 
 mod peers;
 
@@ -395,9 +398,10 @@ fn next_server_message(stream: &mut TcpStream) -> Option<logwire_g3::forward::Se
     }
 }
 
-/// `logwire serve --fluentd --fluentd-shared-key`: a client with the key (an in-repo client following the
-/// Forward protocol v1 spec; no shared_key-capable fluentd client is packaged in Debian or on PyPI) gets a
-/// proven PONG and its chunk acked and stored; a wrong key gets a failed PONG and a closed connection.
+/// `logwire serve --fluentd --fluentd-shared-key`, byte by byte with logwire's own client side of the Forward
+/// protocol v1 (the real client is in `a_real_fluentd_client_with_shared_key_and_acks`): a client with the
+/// key gets a proven PONG and its chunk acked and stored; a wrong key gets a failed PONG and a closed
+/// connection.
 #[test]
 fn fluentd_shared_key_handshake_through_serve() {
     use logwire_g3::forward::{ClientHandshake, ServerMessage};
@@ -446,4 +450,97 @@ fn fluentd_shared_key_handshake_through_serve() {
     );
     let stored: Vec<i64> = stored.iter().map(|r| r["i"].as_i64().unwrap()).collect();
     assert_eq!(stored, [7], "only the authenticated client's record is stored");
+}
+
+/// The Node.js `fluent-logger` client (installed by scripts/peers/g3.sh into scripts/peers/.node): a fluentd
+/// forward implementation written by others. It sends g3proxy task records, asks for an ack of every chunk,
+/// and with `key` does the shared_key handshake. Prints `acked N` and exits 0 once every record is acked.
+const FLUENT_LOGGER_CLIENT: &str = r#"
+const logger = require('fluent-logger');
+const [port, key, mode, count, first] = process.argv.slice(2);
+const n = Number(count);
+const sender = logger.createFluentSender('g3proxy', {
+  host: '127.0.0.1', port: Number(port), timeout: 5.0, enableReconnect: false,
+  requireAckResponse: true, ackResponseTimeout: 10000, eventMode: mode,
+  security: { clientHostname: 'node-fluent-logger', sharedKey: key },
+  internalLogger: { info() {}, error(m) { console.error(String(m)); } },
+});
+sender.on('error', (e) => { console.error('error: ' + e); process.exit(2); });
+let acked = 0;
+for (let i = 0; i < n; i++) {
+  const id = (Number(first) + i).toString(16).padStart(8, '0') + 'e57f11f1a62b53652a7bde5d';
+  const task = {
+    server_name: 'http', server_type: 'HttpProxy', log_type: 'Task', task_type: 'HttpForward',
+    task_id: id, task_event: 'Finished', stage: 'Finished', reason: 'Finished',
+    start_at: '2026-11-21T07:46:22.366078Z', total_time: '1.666ms', wait_time: '74.501µs',
+    c_rd_bytes: Number(first) + i, c_wr_bytes: 233, client_addr: '127.0.0.1:52446', user: null,
+    msg: 'finished',
+  };
+  sender.emit('Task', task, logger.EventTime.now(), (err) => {
+    if (err) { console.error('not acked: ' + err); process.exit(3); }
+    if (++acked === n) { console.log('acked ' + acked); process.exit(0); }
+  });
+}
+setTimeout(() => { console.error('timed out with ' + acked + ' acked'); process.exit(4); }, 20000);
+"#;
+
+/// Runs the Node.js client; returns its exit code and output.
+fn fluent_logger(dir: &Path, port: u16, key: &str, mode: &str, count: u32, first: u32) -> (i32, String) {
+    let node = require_program("node", "apt-get install -y nodejs npm");
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/.node/node_modules");
+    assert!(
+        modules.join("fluent-logger/package.json").exists(),
+        "the fluent-logger npm package is missing: run scripts/peers/g3.sh (npm install fluent-logger@3.4.1)"
+    );
+    let script = dir.join("fluent-client.js");
+    std::fs::write(&script, FLUENT_LOGGER_CLIENT).unwrap();
+    let out = Command::new(node)
+        .arg(&script)
+        .args([&port.to_string(), key, mode, &count.to_string(), &first.to_string()])
+        .env("NODE_PATH", &modules)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A fluentd client written by others (Node.js `fluent-logger` 3.4.1) against `logwire serve --fluentd
+/// --fluentd-shared-key`: the handshake, an ack for every chunk in the Message, PackedForward and
+/// CompressedPackedForward modes, each acked record already in the store when its ack arrives, and a
+/// client with the wrong key refused with nothing stored.
+#[test]
+fn a_real_fluentd_client_with_shared_key_and_acks() {
+    let env = TestEnv::new("g3-fluent-logger");
+    let fluentd = free_port();
+    let addr = format!("127.0.0.1:{fluentd}");
+    let logwire = env.start_logwire(&["--fluentd", &addr, "--fluentd-shared-key", "k3y"]);
+    wait_tcp(fluentd);
+    let tasks = "SELECT COUNT(*) AS n FROM spans WHERE source = 'g3' AND name = 'g3:task:HttpForward'";
+    let mut expected = 0;
+    for (i, mode) in ["Message", "PackedForward", "CompressedPackedForward"].into_iter().enumerate() {
+        let first = 1000 * (i as u32 + 1);
+        let (code, out) = fluent_logger(&env.path(""), fluentd, "k3y", mode, 20, first);
+        assert_eq!(code, 0, "{mode}: {out}");
+        assert!(out.contains("acked 20"), "{mode}: {out}");
+        // Acked means committed: every record is there the moment the client has its acks.
+        expected += 20;
+        assert_eq!(count(&logwire.db, tasks), expected, "{mode}: acked records missing from the store");
+        let typed = count(
+            &logwire.db,
+            &format!(
+                "SELECT COUNT(*) FROM spans WHERE source = 'g3' AND json_extract(attrs, '$.c_rd_bytes') >= {first} \
+                 AND json_extract(attrs, '$.c_rd_bytes') < {} AND duration_ns = 1666000 \
+                 AND json_type(attrs, '$.wait_time') = 'integer' AND json_type(attrs, '$.start_at') = 'integer'",
+                first + 20
+            ),
+        );
+        assert_eq!(typed, 20, "{mode}: fields typed");
+    }
+    let (code, out) = fluent_logger(&env.path(""), fluentd, "wrong", "Message", 5, 9000);
+    assert_ne!(code, 0, "a wrong shared key was accepted: {out}");
+    // The client read logwire's PONG and found the authentication refused.
+    assert!(out.contains("Authentication failed"), "{out}");
+    assert!(!out.contains("acked"), "{out}");
+    let db = logwire.stop();
+    assert_eq!(count(&db, tasks), expected, "nothing from the refused client");
 }
