@@ -49,26 +49,28 @@ fn nix_build(socket: &Path, name: &str, lines: usize) -> Duration {
     start.elapsed()
 }
 
+/// The comm and the CPU seconds (user, system) of a `/proc/.../stat` line: `pid (comm) state ...`, where comm
+/// may hold spaces (so the split is at the last ')'); utime and stime are fields 14 and 15 (proc(5)).
+fn parse_stat(stat: &str) -> Option<(&str, f64, f64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let seconds = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).map(|t| t / 100.0); // USER_HZ
+    Some((&stat[open + 1..close], seconds(11)?, seconds(12)?))
+}
+
 /// CPU seconds (user, system) of each thread of this process, summed by thread name.
 fn thread_cpu() -> Vec<(String, f64, f64)> {
-    let ticks = 100.0; // USER_HZ on Linux
     let mut by_name: Vec<(String, f64, f64)> = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return by_name };
     for task in tasks.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-        // `pid (comm) state ...`: comm may hold spaces, so split at the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        let name = stat[open + 1..close].to_string();
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After the comm: state is field 3, utime 14, stime 15 (1-based in proc(5)).
-        let (Some(user), Some(system)) = (fields.get(11), fields.get(12)) else { continue };
-        let (user, system) = (user.parse::<f64>().unwrap_or(0.0) / ticks, system.parse::<f64>().unwrap_or(0.0) / ticks);
-        match by_name.iter_mut().find(|(n, _, _)| *n == name) {
+        let Some((name, user, system)) = parse_stat(&stat) else { continue };
+        match by_name.iter_mut().find(|(n, _, _)| n == name) {
             Some(entry) => {
                 entry.1 += user;
                 entry.2 += system;
             }
-            None => by_name.push((name, user, system)),
+            None => by_name.push((name.to_string(), user, system)),
         }
     }
     by_name
@@ -76,11 +78,8 @@ fn thread_cpu() -> Vec<(String, f64, f64)> {
 
 /// CPU seconds (user, system) of this whole process so far, threads that have exited included.
 fn process_cpu() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return (0.0, 0.0) };
-    let Some(close) = stat.rfind(')') else { return (0.0, 0.0) };
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
-    (ticks(11), ticks(12))
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    parse_stat(&stat).map_or((0.0, 0.0), |(_, user, system)| (user, system))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
