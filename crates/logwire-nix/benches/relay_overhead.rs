@@ -6,9 +6,13 @@
 //! counting sink. At the end it prints the CPU time of this process's threads (from
 //! `/proc/self/task/*/stat`): the relay's tokio workers (forwarding + decoding) and the store writer.
 //!
-//!     cargo bench -p logwire-nix --bench relay_overhead            # 1,000,000 lines, 3 runs each
+//!     cargo bench -p logwire-nix --bench relay_overhead            # 1,000,000 lines, 6 pairs
 //!     NIX_BENCH_LINES=200000 NIX_BENCH_RUNS=5 cargo bench -p logwire-nix --bench relay_overhead
 //!     NIX_BENCH_STORE=1 cargo bench -p logwire-nix --bench relay_overhead
+//!     NIX_BENCH_AA=1 cargo bench -p logwire-nix --bench relay_overhead   # both sides direct: noise floor
+//!
+//! Pairs alternate their order (direct first, then relayed first), so drift and run-to-run carry-over
+//! cancel instead of landing on one side.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -82,14 +86,20 @@ fn process_cpu() -> (f64, f64) {
     parse_stat(&stat).map_or((0.0, 0.0), |(_, user, system)| (user, system))
 }
 
+/// The middle value, or the mean of the two middle values of an even count.
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    } else {
+        v[n / 2]
+    }
 }
 
 fn main() {
     let lines = env_usize("NIX_BENCH_LINES", 1_000_000);
-    let runs = env_usize("NIX_BENCH_RUNS", 3);
+    let runs = env_usize("NIX_BENCH_RUNS", 6);
     let dir = tempfile::tempdir().expect("temp dir");
     let daemon_socket = dir.path().join("daemon.sock");
     let relay_socket = dir.path().join("relay.sock");
@@ -130,13 +140,33 @@ fn main() {
     let (mut direct, mut relayed) = (Vec::new(), Vec::new());
     // The relay is idle during the direct runs, so the process's CPU over the relayed runs is the relay's.
     let (mut relay_user, mut relay_system) = (0.0, 0.0);
+    // NIX_BENCH_AA=1 sends the "relayed" runs straight to the daemon too: the ratio it prints is the bench's
+    // own noise floor (including any bias from a run's position in its pair).
+    let calibrate = std::env::var("NIX_BENCH_AA").is_ok_and(|v| v == "1");
+    let relayed_socket = if calibrate { &daemon_socket } else { &relay_socket };
+    let mut pair_ratios = Vec::new();
     for i in 0..runs {
         // A fresh derivation name each time, so every run really builds.
-        direct.push(nix_build(&daemon_socket, &format!("d{i}-{tag}-{stamp}"), lines));
-        let (user, system) = process_cpu();
-        relayed.push(nix_build(&relay_socket, &format!("r{i}-{tag}-{stamp}"), lines));
-        let (user_after, system_after) = process_cpu();
-        (relay_user, relay_system) = (relay_user + user_after - user, relay_system + system_after - system);
+        let run_direct = || nix_build(&daemon_socket, &format!("d{i}-{tag}-{stamp}"), lines);
+        let mut run_relayed = || {
+            let (user, system) = process_cpu();
+            let took = nix_build(relayed_socket, &format!("r{i}-{tag}-{stamp}"), lines);
+            let (user_after, system_after) = process_cpu();
+            (relay_user, relay_system) = (relay_user + user_after - user, relay_system + system_after - system);
+            took
+        };
+        // Counterbalanced (ABBA): the machine drifts, and whatever a run leaves behind (the daemon's log
+        // and database writes being flushed) lands on the next one, so a fixed order would bias the ratio.
+        let (d, r) = if i % 2 == 0 {
+            let d = run_direct();
+            (d, run_relayed())
+        } else {
+            let r = run_relayed();
+            (run_direct(), r)
+        };
+        pair_ratios.push(r.as_secs_f64() / d.as_secs_f64());
+        direct.push(d);
+        relayed.push(r);
     }
     let relay_cpu = relay_user + relay_system;
     // The relay finishes a connection (its last records) just after the client exits.
@@ -181,9 +211,18 @@ fn main() {
             println!("    {name:<22} {user:>7.2} + {system:>6.2}  ({:.2} s per run)", (user + system) / runs as f64);
         }
     }
+    pair_ratios.sort_by(f64::total_cmp);
+    let pairs: Vec<String> = pair_ratios.iter().map(|r| format!("{:+.1}", (r - 1.0) * 100.0)).collect();
+    println!("  per pair (%, sorted): {}", pairs.join(" "));
+    if calibrate {
+        println!("  NIX_BENCH_AA=1: both sides went straight to the daemon (noise floor)");
+    }
+    let n = pair_ratios.len();
+    let pair_median = if n % 2 == 0 { (pair_ratios[n / 2 - 1] + pair_ratios[n / 2]) / 2.0 } else { pair_ratios[n / 2] };
     println!(
-        "ratio (relayed / direct): {:.3} ({:+.1} %)",
+        "ratio (relayed / direct): {:.3} ({:+.1} %) of the medians; median of the pairs {:+.1} %",
         r.as_secs_f64() / d.as_secs_f64(),
-        (r.as_secs_f64() / d.as_secs_f64() - 1.0) * 100.0
+        (r.as_secs_f64() / d.as_secs_f64() - 1.0) * 100.0,
+        (pair_median - 1.0) * 100.0
     );
 }
