@@ -27,8 +27,8 @@
 //! `[tag, EventTime, {…, "msg": "…"}]` with `None` as `nil` and ints at g3proxy's widths. Syslog leaves
 //! `None` out.
 
-use crate::log::{EventTime, G3Log, Origin, SyslogFormat, SyslogHeader};
-use crate::schema::{field_type, is_bare_in_text, value_text, FieldType};
+use crate::log::{EventTime, FieldName, G3Log, Origin, SyslogFormat, SyslogHeader};
+use crate::schema::{field_type, is_bare_in_text, known_name, value_text, FieldType};
 use crate::value::{format_duration, format_timestamp, push_escaped};
 use serde_json::Value;
 use std::time::Duration;
@@ -36,47 +36,47 @@ use std::time::Duration;
 /// Builds the fields of one log in the order they will be written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogBuilder {
-    fields: Vec<(String, Value)>,
+    fields: Vec<(FieldName, Value)>,
 }
 
 impl LogBuilder {
     /// A log of `log_type` (`Task`, `Escape`, `Resolve`, …).
     pub fn new(log_type: &str) -> Self {
-        LogBuilder { fields: vec![("log_type".into(), log_type.into())] }
+        LogBuilder { fields: vec![(FieldName::Borrowed("log_type"), log_type.into())] }
     }
 
     pub fn str(mut self, key: &str, value: &str) -> Self {
-        self.fields.push((key.into(), value.into()));
+        self.fields.push((name(key), value.into()));
         self
     }
 
     pub fn u64(mut self, key: &str, value: u64) -> Self {
-        self.fields.push((key.into(), value.into()));
+        self.fields.push((name(key), value.into()));
         self
     }
 
     pub fn bool(mut self, key: &str, value: bool) -> Self {
-        self.fields.push((key.into(), value.into()));
+        self.fields.push((name(key), value.into()));
         self
     }
 
     /// A duration (written `{:.3?}`); a zero duration is left out, as g3proxy does.
     pub fn duration(mut self, key: &str, value: Duration) -> Self {
         if !value.is_zero() {
-            self.fields.push((key.into(), u64::try_from(value.as_nanos()).unwrap_or(u64::MAX).into()));
+            self.fields.push((name(key), u64::try_from(value.as_nanos()).unwrap_or(u64::MAX).into()));
         }
         self
     }
 
     /// A time in ns since the epoch (written RFC 3339 with µs).
     pub fn time(mut self, key: &str, ns: i64) -> Self {
-        self.fields.push((key.into(), ns.into()));
+        self.fields.push((name(key), ns.into()));
         self
     }
 
     /// An unset optional field: `nil` in fluentd, absent in syslog.
     pub fn none(mut self, key: &str) -> Self {
-        self.fields.push((key.into(), Value::Null));
+        self.fields.push((name(key), Value::Null));
         self
     }
 
@@ -89,6 +89,11 @@ impl LogBuilder {
             origin: Origin::Fluentd { tag: String::new(), time: EventTime { secs: 0, nanos: 0 } },
         }
     }
+}
+
+/// `key` as a field name: g3proxy's own names are kept as `'static` strings.
+fn name(key: &str) -> FieldName {
+    known_name(key).map_or_else(|| FieldName::Owned(key.to_string()), FieldName::Borrowed)
 }
 
 /// Header settings of a g3proxy-style logger.

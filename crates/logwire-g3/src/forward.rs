@@ -549,7 +549,7 @@ pub fn event_to_log(tag: &str, time: EventTime, record: &[u8]) -> Result<G3Log, 
                 WireValue::Str(Cow::Owned(display_of(r.value_bytes()?)?))
             }
         };
-        wire.push((key.to_string(), value));
+        wire.push((Cow::Borrowed(key), value));
     }
     G3Log::from_wire(wire, msg, Origin::Fluentd { tag: tag.to_string(), time })
 }

@@ -51,4 +51,4 @@ pub mod text;
 pub mod value;
 
 pub use error::DecodeError;
-pub use log::{EventTime, G3Log, Origin, SyslogFormat, SyslogHeader};
+pub use log::{EventTime, FieldName, G3Log, Origin, SyslogFormat, SyslogHeader};

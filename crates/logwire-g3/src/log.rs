@@ -1,7 +1,12 @@
 //! One decoded g3proxy log record, whatever format it came in.
 
-use crate::schema::{type_value, LogType, Reason, WireValue};
+use crate::schema::{lookup, type_wire, LogType, Reason, WireValue};
 use serde_json::Value;
+use std::borrow::Cow;
+
+/// A field's name: one of the `'static` names g3proxy writes ([`crate::schema::known_name`]), or the name
+/// as it came for any other.
+pub type FieldName = Cow<'static, str>;
 
 /// Which syslog layout a record used (`lib/g3-syslog/src/format/*.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +69,7 @@ pub enum Origin {
 pub struct G3Log {
     /// Fields in the order they came, typed by [`crate::schema`]. `Null` = a fluentd `nil` (syslog omits
     /// the key instead).
-    pub fields: Vec<(String, Value)>,
+    pub fields: Vec<(FieldName, Value)>,
     /// The syslog MSG / the `msg` key: for a task's `Finished` record the Display of its error.
     pub msg: String,
     /// Fields whose value did not fit their type; kept as they came.
@@ -76,7 +81,7 @@ impl G3Log {
     /// Build from wire pairs: every value goes through [`type_value`]. Fails with
     /// [`crate::DecodeError::NotG3`] when there is no `log_type`.
     pub(crate) fn from_wire<'a>(
-        pairs: impl IntoIterator<Item = (String, WireValue<'a>)>,
+        pairs: impl IntoIterator<Item = (Cow<'a, str>, WireValue<'a>)>,
         msg: String,
         origin: Origin,
     ) -> Result<G3Log, crate::DecodeError> {
@@ -85,10 +90,15 @@ impl G3Log {
         let mut fields = Vec::with_capacity(pairs.size_hint().0);
         let mut untyped = Vec::new();
         for (key, wire) in pairs {
-            let value = match type_value(&key, wire) {
+            let (ty, known) = lookup(&key);
+            let key: FieldName = match known {
+                Some(name) => Cow::Borrowed(name),
+                None => Cow::Owned(key.into_owned()),
+            };
+            let value = match type_wire(ty, wire) {
                 Ok(v) => v,
                 Err(kept) => {
-                    untyped.push(key.clone());
+                    untyped.push(key.to_string());
                     kept
                 }
             };

@@ -15,7 +15,7 @@
 //! `start_at`, never from the transport header; a record without one takes `fallback_ns` (the fluentd
 //! EventTime, or the RFC 5424 header time, else the receive time).
 
-use crate::log::{G3Log, Origin, SyslogFormat};
+use crate::log::{FieldName, G3Log, Origin, SyslogFormat};
 use crate::schema::LogType;
 use crate::value::parse_timestamp;
 use logwire_model::{Attrs, JsonObjectWriter, Kind, Level, Record, Source};
@@ -40,7 +40,7 @@ fn render_attrs(log: &G3Log, mut start: Option<&mut JsonObjectWriter>, repeats: 
             continue;
         }
         match start.as_deref_mut() {
-            Some(start) if START_ATTRS.contains(&k.as_str()) => out.value_also(start, k, v),
+            Some(start) if START_ATTRS.contains(&k.as_ref()) => out.value_also(start, k, v),
             _ => out.value(k, v),
         };
     }
@@ -54,7 +54,7 @@ fn render_attrs(log: &G3Log, mut start: Option<&mut JsonObjectWriter>, repeats: 
 }
 
 /// Whether any key occurs twice: an open-addressing set on the stack, one probe per key in the usual case.
-fn has_repeated_keys(fields: &[(String, Value)]) -> bool {
+fn has_repeated_keys(fields: &[(FieldName, Value)]) -> bool {
     const SLOTS: usize = 128;
     if fields.len() > SLOTS / 2 {
         return fields.iter().enumerate().any(|(i, (k, _))| fields[i + 1..].iter().any(|(later, _)| later == k));
@@ -190,12 +190,12 @@ mod tests {
 
     #[test]
     fn repeated_keys_keep_their_last_value_once() {
-        let mut fields: Vec<(String, Value)> =
-            (0..40).map(|i| (format!("key_{i}"), Value::from(i))).collect::<Vec<_>>();
+        let mut fields: Vec<(FieldName, Value)> =
+            (0..40).map(|i| (format!("key_{i}").into(), Value::from(i))).collect::<Vec<_>>();
         assert!(!has_repeated_keys(&fields));
         fields.push(("key_7".into(), Value::from("last")));
         assert!(has_repeated_keys(&fields));
-        let many: Vec<(String, Value)> = (0..100).map(|i| (format!("k{}", i % 99), Value::from(i))).collect();
+        let many: Vec<(FieldName, Value)> = (0..100).map(|i| (format!("k{}", i % 99).into(), Value::from(i))).collect();
         assert!(has_repeated_keys(&many));
         assert!(!has_repeated_keys(&many[..99]));
 
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_finished_task_start_holds_the_identifying_subset_of_its_end() {
-        let fields: Vec<(String, Value)> = vec![
+        let fields: Vec<(FieldName, Value)> = vec![
             ("log_type".into(), "Task".into()),
             ("server_name".into(), "first".into()),
             ("task_type".into(), "TcpConnect".into()),

@@ -156,55 +156,55 @@ pub enum FieldType {
     Bool,
 }
 
+/// Declares every field name g3proxy writes with its type: [`field_type`] and [`known_name`] both come
+/// from this one list, so a name is never typed one way and interned another.
+macro_rules! known_fields {
+    ($($ty:ident: $($name:literal)|+;)*) => {
+        /// The type of field `key` and, when g3proxy writes that name, the name as a `'static` string (so a
+        /// decoded log holds its keys without allocating one per field).
+        pub(crate) fn lookup(key: &str) -> (FieldType, Option<&'static str>) {
+            match key {
+                $($($name => (FieldType::$ty, Some($name)),)+)*
+                _ => (FieldType::Text, None),
+            }
+        }
+    };
+}
+
+known_fields! {
+    TaskId: "task_id";
+    Timestamp: "start_at" | "next_expire" | "received_at";
+    Duration: "wait_time" | "ready_time" | "total_time" | "pipeline_wait" | "tcp_connect_spend"
+        | "dur_req_send_hdr" | "dur_req_send_all" | "dur_rsp_recv_hdr" | "dur_rsp_recv_all" | "ftp_c_connect_spend"
+        | "ftp_d_connect_spend" | "duration" | "dur_req_pipeline" | "dur_rsp_send_hdr" | "dur_rsp_send_all";
+    SocketAddr: "server_addr" | "client_addr" | "next_bound_addr" | "next_peer_addr" | "tcp_server_addr"
+        | "tcp_client_addr" | "udp_listen_addr" | "udp_client_addr" | "ftp_c_bound_addr" | "ftp_c_peer_addr"
+        | "ftp_d_bound_addr" | "ftp_d_peer_addr" | "bind_addr";
+    Ip: "next_bind_ip" | "bind_ipv4" | "bind_ipv6" | "server";
+    U32: "pid";
+    U16: "rsp_status" | "origin_status" | "server_port";
+    U64: "c_rd_bytes" | "c_wr_bytes" | "r_rd_bytes" | "r_wr_bytes" | "c_rd_packets" | "c_wr_packets"
+        | "r_rd_packets" | "r_wr_packets" | "ftp_c_rd_bytes" | "ftp_c_wr_bytes" | "ftp_d_rd_bytes"
+        | "ftp_d_wr_bytes" | "tcp_connect_tries" | "ftp_c_connect_tries" | "ftp_d_connect_tries" | "depth"
+        | "request_id" | "report_ts";
+    Bool: "reuse_connection";
+    // Free text, listed only so that the names are interned.
+    Text: "log_type" | "daemon_name" | "task_type" | "task_event" | "stage" | "server_type" | "server_name"
+        | "upstream" | "escaper" | "user" | "user_agent" | "uri" | "method" | "reason" | "msg" | "rr_source"
+        | "resolver_type" | "resolver_name" | "query_type" | "initial_peer" | "escaper_type" | "escaper_name"
+        | "escape_type" | "error_type" | "error_subtype" | "domain" | "override_peer" | "intercept_type"
+        | "auditor_name" | "peer" | "query";
+}
+
 /// The type of field `key`, from g3proxy's code. Fields not listed are [`FieldType::Text`] (and keep
 /// whatever JSON type their wire format gave them).
 pub fn field_type(key: &str) -> FieldType {
-    use FieldType::*;
-    match key {
-        "task_id" => TaskId,
-        "start_at" | "next_expire" | "received_at" => Timestamp,
-        "wait_time"
-        | "ready_time"
-        | "total_time"
-        | "pipeline_wait"
-        | "tcp_connect_spend"
-        | "dur_req_send_hdr"
-        | "dur_req_send_all"
-        | "dur_rsp_recv_hdr"
-        | "dur_rsp_recv_all"
-        | "ftp_c_connect_spend"
-        | "ftp_d_connect_spend"
-        | "duration"
-        | "dur_req_pipeline"
-        | "dur_rsp_send_hdr"
-        | "dur_rsp_send_all" => Duration,
-        "server_addr" | "client_addr" | "next_bound_addr" | "next_peer_addr" | "tcp_server_addr"
-        | "tcp_client_addr" | "udp_listen_addr" | "udp_client_addr" | "ftp_c_bound_addr" | "ftp_c_peer_addr"
-        | "ftp_d_bound_addr" | "ftp_d_peer_addr" | "bind_addr" => SocketAddr,
-        "next_bind_ip" | "bind_ipv4" | "bind_ipv6" | "server" => Ip,
-        "pid" => U32,
-        "rsp_status" | "origin_status" | "server_port" => U16,
-        "c_rd_bytes"
-        | "c_wr_bytes"
-        | "r_rd_bytes"
-        | "r_wr_bytes"
-        | "c_rd_packets"
-        | "c_wr_packets"
-        | "r_rd_packets"
-        | "r_wr_packets"
-        | "ftp_c_rd_bytes"
-        | "ftp_c_wr_bytes"
-        | "ftp_d_rd_bytes"
-        | "ftp_d_wr_bytes"
-        | "tcp_connect_tries"
-        | "ftp_c_connect_tries"
-        | "ftp_d_connect_tries"
-        | "depth"
-        | "request_id"
-        | "report_ts" => U64,
-        "reuse_connection" => Bool,
-        _ => Text,
-    }
+    lookup(key).0
+}
+
+/// `key` as a `'static` string when it is one of the names g3proxy writes.
+pub fn known_name(key: &str) -> Option<&'static str> {
+    lookup(key).1
 }
 
 /// A value as it came off the wire, before typing.
@@ -224,7 +224,11 @@ pub enum WireValue<'a> {
 /// Turn a wire value into its typed JSON form for field `key`. `Err` carries the value kept as it came
 /// (a string, or the JSON value) when it does not fit the field's type.
 pub fn type_value(key: &str, wire: WireValue<'_>) -> Result<Value, Value> {
-    let ty = field_type(key);
+    type_wire(field_type(key), wire)
+}
+
+/// [`type_value`] for a field whose type is known already.
+pub(crate) fn type_wire(ty: FieldType, wire: WireValue<'_>) -> Result<Value, Value> {
     match wire {
         WireValue::Null => Ok(Value::Null),
         WireValue::Str(s) => type_text(ty, s, false),
@@ -366,6 +370,32 @@ mod tests {
 
     fn ws(s: &str) -> WireValue<'_> {
         WireValue::Str(Cow::Borrowed(s))
+    }
+
+    #[test]
+    fn g3proxy_field_names_are_interned_and_others_kept_as_they_came() {
+        use crate::log::{EventTime, G3Log, Origin};
+        let origin = Origin::Fluentd { tag: "t".into(), time: EventTime { secs: 0, nanos: 0 } };
+        let unknown = String::from("x_site_field");
+        let pairs = [
+            (Cow::Borrowed("log_type"), ws("Task")),
+            (Cow::Owned("total_time".to_string()), ws("1.500ms")),
+            (Cow::Borrowed(unknown.as_str()), ws("7")),
+        ];
+        let log = G3Log::from_wire(pairs, String::new(), origin).unwrap();
+        assert!(matches!(log.fields[0].0, Cow::Borrowed("log_type")));
+        // An owned known name is swapped for the static one, and still typed by it.
+        assert!(
+            matches!(log.fields[1], (Cow::Borrowed("total_time"), Value::Number(ref n)) if n.as_u64() == Some(1_500_000))
+        );
+        assert!(matches!(&log.fields[2], (Cow::Owned(k), v) if k == "x_site_field" && v == "7"));
+        // Each name the typing knows is one the interning knows, and the other way round.
+        for key in ["task_id", "start_at", "wait_time", "server_addr", "server", "pid", "rsp_status", "c_rd_bytes"] {
+            assert_eq!(known_name(key), Some(key));
+            assert_ne!(field_type(key), FieldType::Text, "{key}");
+        }
+        assert_eq!((field_type("reason"), known_name("reason")), (FieldType::Text, Some("reason")));
+        assert_eq!((field_type("x_site_field"), known_name("x_site_field")), (FieldType::Text, None));
     }
 
     #[test]

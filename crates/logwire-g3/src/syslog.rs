@@ -92,7 +92,11 @@ fn decode_5424(pri: u8, s: &str, offset: usize) -> Result<G3Log, DecodeError> {
         }
     }
     let msg = unescape(msg).ok_or(DecodeError::Header("bad escape in MSG"))?;
-    G3Log::from_wire(params.into_iter().map(|(k, v)| (k.to_string(), WireValue::Str(v))), msg, Origin::Syslog(header))
+    G3Log::from_wire(
+        params.into_iter().map(|(k, v)| (Cow::Borrowed(k), WireValue::Str(v))),
+        msg,
+        Origin::Syslog(header),
+    )
 }
 
 fn strip_bom(s: &str) -> &str {
@@ -255,10 +259,10 @@ pub(crate) fn decode_cee(json: &str, origin: Origin) -> Result<G3Log, DecodeErro
     for (k, v) in object.0 {
         match v {
             CeeValue::Wire(WireValue::Str(s)) if k == "msg" => msg = s.into_owned(),
-            CeeValue::Wire(w) => wire.push((k.into_owned(), w)),
+            CeeValue::Wire(w) => wire.push((k, w)),
             CeeValue::Nested(value) => {
                 nested.push((wire.len(), value));
-                wire.push((k.into_owned(), WireValue::Null));
+                wire.push((k, WireValue::Null));
             }
         }
     }
@@ -280,7 +284,7 @@ mod tests {
     fn cee_keeps_order_escapes_nested_values_and_types_scalars() {
         let line = r#"<29>1 2026-11-21T07:45:43.263082Z - g3proxy 5714 g3proxy @cee:{"log_type":"Task","uri":"http://x/\"q\u00e9","extra":[1,{"a":null}],"obj":{"k":"v"},"c_rd_bytes":141,"offset":-3,"ratio":0.5,"gone":null,"msg":"a\nb","task_id":"8e1624fce57f11f18869c59c5f289d8d"}"#;
         let log = decode(line.as_bytes()).unwrap();
-        let keys: Vec<&str> = log.fields.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = log.fields.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["log_type", "uri", "extra", "obj", "c_rd_bytes", "offset", "ratio", "gone", "task_id"]);
         assert_eq!(log.get_str("uri"), Some("http://x/\"q\u{e9}"));
         assert_eq!(log.get("extra"), Some(&serde_json::json!([1, {"a": null}])));

@@ -10,11 +10,14 @@ use crate::schema::WireValue;
 use crate::value::unescape;
 use std::borrow::Cow;
 
+/// A key and its value, both borrowed from the body where they need no unescaping.
+pub type Pair<'a> = (Cow<'a, str>, WireValue<'a>);
+
 /// Most `, ` positions tried as the end of MSG before giving up.
 pub const MAX_SPLIT_TRIES: usize = 32;
 
 /// Split a body into the unescaped MSG and its key/value pairs.
-pub fn parse_body(body: &str) -> Result<(String, Vec<(String, WireValue<'_>)>), DecodeError> {
+pub fn parse_body(body: &str) -> Result<(String, Vec<Pair<'_>>), DecodeError> {
     let mut from = 0;
     let mut tries = 0;
     let mut first_error = None;
@@ -38,7 +41,7 @@ pub fn parse_body(body: &str) -> Result<(String, Vec<(String, WireValue<'_>)>), 
 }
 
 /// Parse `, k=v, k="v"…` from `at` to the end.
-fn parse_pairs(body: &str, mut at: usize) -> Result<Vec<(String, WireValue<'_>)>, DecodeError> {
+fn parse_pairs(body: &str, mut at: usize) -> Result<Vec<Pair<'_>>, DecodeError> {
     let b = body.as_bytes();
     let err = |at: usize, what| DecodeError::Text { at, what };
     let mut pairs = Vec::with_capacity(32);
@@ -72,7 +75,7 @@ fn parse_pairs(body: &str, mut at: usize) -> Result<Vec<(String, WireValue<'_>)>
             } else {
                 Cow::Borrowed(raw)
             };
-            pairs.push((key.to_string(), WireValue::Str(value)));
+            pairs.push((Cow::Borrowed(key), WireValue::Str(value)));
             at = i + 1;
         } else {
             let end = body[at..].find(", ").map_or(b.len(), |e| e + at);
@@ -80,7 +83,7 @@ fn parse_pairs(body: &str, mut at: usize) -> Result<Vec<(String, WireValue<'_>)>
             if token.is_empty() || token.contains('"') {
                 return Err(err(at, "bad bare value"));
             }
-            pairs.push((key.to_string(), WireValue::Bare(token)));
+            pairs.push((Cow::Borrowed(key), WireValue::Bare(token)));
             at = end;
         }
     }

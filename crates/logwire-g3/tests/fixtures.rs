@@ -137,7 +137,7 @@ fn rfc5424_params_agree_with_syslog_loose() {
         assert_eq!(sd[0].id, "g3proxy@32473");
         assert_eq!(sd[0].params().count(), ours.fields.len());
         for ((lk, lv), (k, v)) in sd[0].params().zip(&ours.fields) {
-            assert_eq!(*lk, k.as_str());
+            assert_eq!(*lk, k.as_ref());
             assert_eq!(logwire_g3::schema::value_text(k, v).as_deref(), Some(&*lv.to_string()), "{k}");
         }
         // syslog_loose leaves g3proxy's escape_debug quoting in MSG (`\"`); we undo it.
@@ -192,7 +192,7 @@ fn fluentd_capture_decodes_typed_matches_jsonl_and_reencodes_byte_for_byte() {
         assert_eq!(record["msg"].as_str(), Some(log.msg.as_str()));
         for (k, typed) in &log.fields {
             // The jsonl has the wire value; typing it the same way must give ours.
-            let raw = &record[k];
+            let raw = &record[k.as_ref()];
             let expect = match raw {
                 Value::String(s) => {
                     logwire_g3::schema::type_value(k, logwire_g3::schema::WireValue::Str(std::borrow::Cow::Borrowed(s)))

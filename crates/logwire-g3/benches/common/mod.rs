@@ -14,7 +14,7 @@ pub fn as_round(logs: &[G3Log], round: usize) -> Vec<Vec<u8>> {
         .map(|log| {
             let mut log = log.clone();
             for (k, v) in &mut log.fields {
-                match k.as_str() {
+                match k.as_ref() {
                     "task_id" => {
                         let id = v.as_str().unwrap();
                         let low = u32::from_str_radix(&id[..8], 16).unwrap().wrapping_add(ticks);
