@@ -182,6 +182,11 @@ pub struct ConnectionRecorder {
     activities: HashMap<u64, OpenActivity>,
     /// `nix:result:<type>` by result type, so a log line's record name is a copy, not a `format!`.
     result_names: HashMap<u64, String>,
+    /// The last result type's name and the last result's span id: a build's log lines repeat both, and
+    /// each is a pure function of its key, so this one-entry cache never goes stale. It saves two SipHash
+    /// lookups per line.
+    last_result_name: Option<(u64, String)>,
+    last_span_id: Option<(u64, String)>,
 }
 
 impl ConnectionRecorder {
@@ -192,18 +197,37 @@ impl ConnectionRecorder {
             current_op: None,
             activities: HashMap::new(),
             result_names: HashMap::new(),
+            last_result_name: None,
+            last_span_id: None,
         }
     }
 
     fn result_name(&mut self, result_type: ResultType) -> String {
-        self.result_names
-            .entry(result_type.to_wire())
-            .or_insert_with(|| format!("nix:result:{}", result_type.label()))
-            .clone()
+        let wire = result_type.to_wire();
+        match &self.last_result_name {
+            Some((last, name)) if *last == wire => name.clone(),
+            _ => {
+                let name = self
+                    .result_names
+                    .entry(wire)
+                    .or_insert_with(|| format!("nix:result:{}", result_type.label()))
+                    .clone();
+                self.last_result_name = Some((wire, name.clone()));
+                name
+            }
+        }
     }
 
-    fn activity_span_id(&self, id: u64) -> String {
-        self.activities.get(&id).map_or_else(|| activity_span(id), |a| a.span_id.clone())
+    /// `act-<id>` (an open activity's span id is that too; the map only saves the formatting).
+    fn activity_span_id(&mut self, id: u64) -> String {
+        match &self.last_span_id {
+            Some((last, span_id)) if *last == id => span_id.clone(),
+            _ => {
+                let span_id = self.activities.get(&id).map_or_else(|| activity_span(id), |a| a.span_id.clone());
+                self.last_span_id = Some((id, span_id.clone()));
+                span_id
+            }
+        }
     }
 
     pub fn trace_id(&self) -> &str {
