@@ -78,7 +78,7 @@ pub struct G3Log {
 }
 
 impl G3Log {
-    /// Build from wire pairs: every value goes through [`type_value`]. Fails with
+    /// Build from wire pairs: every value goes through [`crate::schema::type_value`]. Fails with
     /// [`crate::DecodeError::NotG3`] when there is no `log_type`.
     pub(crate) fn from_wire<'a>(
         pairs: impl IntoIterator<Item = (Cow<'a, str>, WireValue<'a>)>,
