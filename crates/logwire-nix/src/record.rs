@@ -58,24 +58,22 @@ fn fields_value(fields: &FieldsRef<'_>) -> Value {
     )
 }
 
-/// The borrowed parts of a START_ACTIVITY.
-struct Start<'a> {
+/// The attrs of a START_ACTIVITY's span.
+fn activity_attrs(
     id: u64,
     level: Verbosity,
     activity_type: ActivityType,
-    text: &'a [u8],
-    fields: FieldsRef<'a>,
-    parent: u64,
-}
-
-fn activity_attrs(start: &Start<'_>, attrs: &mut Attrs) {
-    attrs.insert("activity_id".into(), start.id.into());
-    attrs.insert("activity_type".into(), start.activity_type.to_wire().into());
-    attrs.insert("verbosity".into(), start.level.to_wire().into());
-    if !start.text.is_empty() {
-        attrs.insert("text".into(), bytes_value(start.text));
+    text: &[u8],
+    fields: &FieldsRef<'_>,
+    attrs: &mut Attrs,
+) {
+    attrs.insert("activity_id".into(), id.into());
+    attrs.insert("activity_type".into(), activity_type.to_wire().into());
+    attrs.insert("verbosity".into(), level.to_wire().into());
+    if !text.is_empty() {
+        attrs.insert("text".into(), bytes_value(text));
     }
-    match start.fields.activity_view(start.activity_type) {
+    match fields.activity_view(activity_type) {
         Some(ActivityView::Build { drv_path, machine, round, nr_rounds }) => {
             attrs.insert("drv_path".into(), bytes_value(drv_path));
             attrs.insert("machine".into(), bytes_value(machine));
@@ -106,7 +104,7 @@ fn activity_attrs(start: &Start<'_>, attrs: &mut Attrs) {
         }
         Some(ActivityView::NoFields) => {}
         None => {
-            attrs.insert("fields".into(), fields_value(&start.fields));
+            attrs.insert("fields".into(), fields_value(fields));
         }
     }
 }
@@ -218,12 +216,12 @@ impl ConnectionRecorder {
         }
     }
 
-    /// `act-<id>` (an open activity's span id is that too; the map only saves the formatting).
+    /// `act-<id>`, formatted once per run of results on the same activity.
     fn activity_span_id(&mut self, id: u64) -> String {
         match &self.last_span_id {
             Some((last, span_id)) if *last == id => span_id.clone(),
             _ => {
-                let span_id = self.activities.get(&id).map_or_else(|| activity_span(id), |a| a.span_id.clone());
+                let span_id = activity_span(id);
                 self.last_span_id = Some((id, span_id.clone()));
                 span_id
             }
@@ -351,21 +349,20 @@ impl ConnectionRecorder {
     fn on_message(&mut self, message: &MessageRef<'_>, time_ns: i64, out: &mut Vec<Record>) {
         match *message {
             MessageRef::StartActivity { id, level, activity_type, text, fields, parent } => {
-                let start = Start { id, level, activity_type, text, fields, parent };
-                let name = format!("nix:{}", start.activity_type.label());
-                let span_id = activity_span(start.id);
+                let name = format!("nix:{}", activity_type.label());
+                let span_id = activity_span(id);
                 let mut r = self
                     .record(time_ns, Kind::SpanStart, name.clone())
                     .with_span(span_id.clone())
-                    .with_level(level_of(start.level));
-                if start.parent != 0 {
-                    r = r.with_parent(activity_span(start.parent));
+                    .with_level(level_of(level));
+                if parent != 0 {
+                    r = r.with_parent(activity_span(parent));
                 } else if let Some(op) = self.op_span_id() {
                     r = r.with_parent(op);
                 }
-                activity_attrs(&start, &mut r.attrs);
+                activity_attrs(id, level, activity_type, text, &fields, &mut r.attrs);
                 out.push(r);
-                self.activities.insert(start.id, OpenActivity { name, span_id });
+                self.activities.insert(id, OpenActivity { name, span_id });
             }
             MessageRef::StopActivity { id } => {
                 let (name, span_id) = match self.activities.remove(&id) {
