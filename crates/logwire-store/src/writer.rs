@@ -326,10 +326,14 @@ impl Store {
             closed: AtomicBool::new(false),
         });
         // The writer leaves checkpoints to its own thread and only steps in when the WAL outgrows the backstop.
+        // The backstop is set in pages, and a file made by an older logwire may have smaller ones.
+        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        let page_size: i64 =
+            store.connection().query_row("PRAGMA page_size", [], |row| row.get(0)).map_err(open_err)?;
         store
             .connection()
-            .pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+            .pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_BYTES / page_size.max(512))
+            .map_err(open_err)?;
         let checkpointer = Checkpointer::spawn(&path, config.busy_timeout)?;
         let (tx, rx) = mpsc::channel();
         let mut writer = Writer {
@@ -363,9 +367,9 @@ impl Store {
 /// 0.53–0.77 µs of CPU per record (`ingest_tcp`), for a WAL of a few tens of MB.
 const CHECKPOINT_EVERY_BYTES: usize = 16 << 20;
 
-/// WAL size (pages) at which the writer checkpoints by itself: only reached if the checkpoint thread
-/// cannot keep up (a reader holding an old snapshot, a slow disk).
-const CHECKPOINT_BACKSTOP_PAGES: i64 = 8192;
+/// WAL size at which the writer checkpoints by itself: only reached if the checkpoint thread cannot keep
+/// up (a reader holding an old snapshot, a slow disk).
+const CHECKPOINT_BACKSTOP_BYTES: i64 = 64 << 20;
 
 /// A thread with its own connection that runs passive checkpoints when the writer asks, so that copying
 /// the WAL into the database and its fsyncs happen beside the writer instead of inside its commits.

@@ -417,6 +417,32 @@ fn many_records_are_all_written_and_counted() {
 }
 
 #[test]
+fn a_new_file_gets_32_kib_pages_and_an_old_file_keeps_its_own() {
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    let pragma = |conn: &Connection, name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0));
+    assert_eq!(pragma(store.connection(), "page_size").unwrap(), 32 * 1024);
+    assert_eq!(pragma(store.connection(), "journal_size_limit").unwrap(), 64 << 20);
+    drop(store);
+
+    // A file an older logwire made with 8 KiB pages: opening it must neither fail nor change them, and the
+    // writer (whose checkpoint backstop is counted in pages) must still write.
+    let (_old_dir, old_path) = temp_db();
+    let conn = Connection::open(&old_path).unwrap();
+    conn.pragma_update(None, "page_size", 8192).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)).unwrap();
+    conn.execute_batch("CREATE TABLE placeholder (x)").unwrap();
+    drop(conn);
+    let writer = Store::spawn_writer(&old_path, config()).unwrap();
+    assert!(writer.try_send(vec![sample(), sample()]));
+    let stats = writer.close().unwrap();
+    assert_eq!((stats.written, stats.dropped, stats.failed), (2, 0, 0));
+    assert_eq!(scalar(&old_path, "SELECT count(*) FROM events"), json!(2));
+    let conn = Connection::open(&old_path).unwrap();
+    assert_eq!(pragma(&conn, "page_size").unwrap(), 8192);
+}
+
+#[test]
 fn query_refuses_writes_and_more_than_one_statement() {
     let (_dir, path) = temp_db();
     drop(Store::open(&path).unwrap());
