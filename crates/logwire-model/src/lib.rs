@@ -16,7 +16,7 @@
 //! | protocol | trace_id | span | event / log |
 //! |---|---|---|---|
 //! | SPOP | `<engine-id or peer>/<stream-id>`: one HAProxy stream | one NOTIFY→ACK processing (`spoe:<event>` or the first message name), attrs: stream_id, frame_id, status, timings | each message (`name` = message name) with its typed args in `attrs.args`, and the actions returned in `attrs.actions` |
-//! | Nix | relay connection | activity START/STOP, parent = parent activity | RESULT → event; NEXT → log; ERROR → event |
+//! | Nix | relay connection | activity START/STOP, parent = parent activity | RESULT → event (an activity's log lines from one read: one event, lines joined by `\n`); NEXT → log; ERROR → event |
 //! | qlog | connection (group_id / ODCID) | connection lifetime | each qlog event, normalised name |
 //! | g3 | task_id | task lifecycle | escape/resolve records linked by task_id |
 //!

@@ -99,7 +99,9 @@ fn relay_decode_and_map(c2s: &[u8], s2c: &[u8]) -> usize {
         observer.feed_with(logwire_nix::observer::Direction::DaemonToClient, chunk, |event| {
             recorder.on_event_ref(&event, 0, &mut records)
         });
-        stored += records.len();
+        // Log lines from one read are one record (`attrs.lines` of them): count the messages they hold.
+        stored +=
+            records.iter().map(|r| r.attrs.get("lines").and_then(|n| n.as_u64()).unwrap_or(1) as usize).sum::<usize>();
         black_box(std::mem::take(&mut records));
     }
     stored
@@ -217,7 +219,11 @@ fn main() {
     for counts in [relay_counts, observer_owned_counts, owned_counts, borrowed_counts] {
         assert_eq!(counts, anchor_counts, "the decoders disagree");
     }
-    assert_eq!(records.0, anchor_counts.0 + 1, "one record per message but LAST, plus handshake and op start");
+    assert_eq!(
+        records.0,
+        anchor_counts.0 + 1,
+        "every message but LAST in a record (log lines joined per read), plus handshake and op start"
+    );
     let mb = bytes.len() as f64 / 1e6;
     let line = |name: &str, t: Duration| {
         println!(

@@ -6,7 +6,10 @@
 //!   so, otherwise the op it happened in (daemon activities have parent 0);
 //! - results are events `nix:result:<ResultType>` on the activity's span (`span_id` `act-<activity id>`);
 //!   attrs hold only the typed fields, so a BuildLogLine (its line is the body) has empty attrs: at a
-//!   million lines a build, a JSON map per line was most of the decoder's CPU;
+//!   million lines a build, a JSON map per line was most of the decoder's CPU. Log lines of one activity
+//!   decoded from the same read are one event (body: the lines joined by `\n`; `attrs.lines`: how many),
+//!   since they share their timestamp anyway: a store row per line cost ≈ 1.2 µs of CPU per line, and a
+//!   log-heavy build through `logwire serve` was 40 % slower for it (see `join_log_line`);
 //! - STDERR_NEXT is a log record; STDERR_ERROR an error event with its traces; losing sync a warning.
 //!
 //! Strings are bytes on the wire: attrs hold them as text when they are UTF-8, else as
@@ -228,6 +231,57 @@ impl ConnectionRecorder {
         }
     }
 
+    /// Appends `line` to `previous` when that is a log-line event of the same type and activity, observed
+    /// at the same instant (decoded from the same read) and holding text lines only; true when it did.
+    ///
+    /// Lines that arrive together share their timestamp, so one event per read loses nothing: its body is
+    /// the lines joined by `\n` in wire order, and `attrs.lines` counts them once there are two or more.
+    /// A line that is not UTF-8 or holds a `\n` itself is never joined, so splitting a body at `\n` gives
+    /// back exactly the lines the daemon sent. A log-heavy build writes several times fewer rows this way
+    /// (≈ 7 lines per read in the relay bench).
+    fn join_log_line(
+        &self,
+        previous: Option<&mut Record>,
+        time_ns: i64,
+        result_type: ResultType,
+        id: u64,
+        line: &[u8],
+    ) -> bool {
+        let Some(previous) = previous else { return false };
+        // The one-entry caches hold the name and span id of the last result recorded; the previous record
+        // is that result only if both match it.
+        let (Some((last_type, name)), Some((last_id, span_id))) = (&self.last_result_name, &self.last_span_id) else {
+            return false;
+        };
+        if previous.kind != Kind::Event
+            || previous.time_ns != time_ns
+            || *last_type != result_type.to_wire()
+            || *last_id != id
+            || previous.name != *name
+            || previous.span_id.as_deref() != Some(span_id.as_str())
+        {
+            return false;
+        }
+        let Ok(line) = std::str::from_utf8(line) else { return false };
+        let Some(body) = previous.body.as_mut() else { return false };
+        if line.as_bytes().contains(&b'\n') {
+            return false;
+        }
+        let lines = match previous.attrs.len() {
+            // A single line so far: it must be text without a newline of its own.
+            0 if !body.as_bytes().contains(&b'\n') => 1,
+            1 => match previous.attrs.get("lines").and_then(Value::as_u64) {
+                Some(n) => n,
+                None => return false,
+            },
+            _ => return false,
+        };
+        body.push('\n');
+        body.push_str(line);
+        previous.attrs.insert("lines".into(), (lines + 1).into());
+        true
+    }
+
     pub fn trace_id(&self) -> &str {
         &self.trace_id
     }
@@ -372,6 +426,13 @@ impl ConnectionRecorder {
                 out.push(self.record(time_ns, Kind::SpanEnd, name).with_span(span_id));
             }
             MessageRef::Result { id, result_type, fields } => {
+                if let Some(ResultView::BuildLogLine { line } | ResultView::PostBuildLogLine { line }) =
+                    fields.result_view(result_type)
+                {
+                    if self.join_log_line(out.last_mut(), time_ns, result_type, id, line) {
+                        return;
+                    }
+                }
                 let name = self.result_name(result_type);
                 let mut r = self.record(time_ns, Kind::Event, name);
                 r.span_id = Some(self.activity_span_id(id));
@@ -490,6 +551,64 @@ mod tests {
         assert_eq!(ends.len(), 4);
         assert!(ends.iter().all(|(k, _)| *k == Kind::SpanEnd));
         assert_eq!(out.last().map(|r| r.attrs["ok"].clone()), Some(Value::Bool(false)));
+    }
+
+    fn result(id: u64, result_type: ResultType, line: &[u8]) -> Event {
+        use crate::logger::ActivityResult;
+        Event::Message {
+            s2c_offset: 0,
+            end: 0,
+            op: Some(Op::BuildPaths),
+            message: Message::Result(ActivityResult { id, result_type, fields: vec![Field::String(line.to_vec())] }),
+        }
+    }
+
+    #[test]
+    fn log_lines_from_one_read_are_one_event_that_splits_back_into_them() {
+        let mut recorder = ConnectionRecorder::new("c1");
+        let mut out = Vec::new();
+        let line = ResultType::BuildLogLine;
+        // One read (time 10): three lines of activity 5, then one of activity 6, then 5 again.
+        for text in [&b"first"[..], b"", b"third"] {
+            recorder.on_event(&result(5, line, text), 10, &mut out);
+        }
+        recorder.on_event(&result(6, line, b"other build"), 10, &mut out);
+        recorder.on_event(&result(5, line, b"back"), 10, &mut out);
+        // The same activity in the next read, a post-build line, a line with a newline of its own, a line
+        // that is not UTF-8: none of them joins what came before.
+        recorder.on_event(&result(5, line, b"next read"), 11, &mut out);
+        recorder.on_event(&result(5, ResultType::PostBuildLogLine, b"post"), 11, &mut out);
+        recorder.on_event(&result(5, line, b"two\nparts"), 11, &mut out);
+        recorder.on_event(&result(5, line, b"after the newline"), 11, &mut out);
+        recorder.on_event(&result(5, line, b"\xff"), 11, &mut out);
+        recorder.on_event(&result(5, line, b"after the bytes"), 11, &mut out);
+
+        let seen: Vec<_> = out
+            .iter()
+            .map(|r| (r.time_ns, r.name.as_str(), r.span_id.as_deref().unwrap(), r.body.as_deref().unwrap()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (10, "nix:result:BuildLogLine", "act-5", "first\n\nthird"),
+                (10, "nix:result:BuildLogLine", "act-6", "other build"),
+                (10, "nix:result:BuildLogLine", "act-5", "back"),
+                (11, "nix:result:BuildLogLine", "act-5", "next read"),
+                (11, "nix:result:PostBuildLogLine", "act-5", "post"),
+                (11, "nix:result:BuildLogLine", "act-5", "two\nparts"),
+                (11, "nix:result:BuildLogLine", "act-5", "after the newline"),
+                (11, "nix:result:BuildLogLine", "act-5", "\u{fffd}"),
+                (11, "nix:result:BuildLogLine", "act-5", "after the bytes"),
+            ]
+        );
+        // `lines` counts joined lines; a single line keeps empty attrs, a non-UTF-8 one its exact bytes.
+        assert_eq!(out[0].attrs.get("lines"), Some(&Value::from(3)));
+        assert!(out[1].attrs.is_empty() && out[5].attrs.is_empty());
+        assert_eq!(out[7].attrs["bytes"]["hex"], "ff");
+        // A join never crosses into a record that is not a log line (here an activity's start).
+        recorder.on_event(&start(5, 0, ActivityType::Build, vec![]), 11, &mut out);
+        recorder.on_event(&result(5, line, b"after a start"), 11, &mut out);
+        assert_eq!(out.last().unwrap().body.as_deref(), Some("after a start"));
     }
 
     #[test]

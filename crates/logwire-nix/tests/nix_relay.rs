@@ -127,6 +127,7 @@ async fn relays_a_real_conversation_unchanged_and_records_it() {
         .iter()
         .filter(|r| r.name == "nix:result:BuildLogLine" && r.span_id == build.span_id)
         .filter_map(|r| r.body.as_deref())
+        .flat_map(|body| body.split('\n'))
         .collect();
     assert_eq!(lines.first(), Some(&"line one from builder"));
     assert_eq!(lines.last(), Some(&"no trailing newline"));

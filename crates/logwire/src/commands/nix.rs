@@ -130,7 +130,10 @@ impl Tree {
                     "nix:result:SetPhase" => {
                         node.phase = r.attrs.get("phase").and_then(|v| v.as_str()).unwrap_or_default().to_string();
                     }
-                    "nix:result:BuildLogLine" | "nix:result:PostBuildLogLine" => node.last_line = r.body.clone(),
+                    "nix:result:BuildLogLine" | "nix:result:PostBuildLogLine" => {
+                        // Lines decoded from one read come as one event, its body the lines joined by '\n'.
+                        node.last_line = r.body.as_deref().and_then(|b| b.rsplit('\n').next()).map(str::to_string)
+                    }
                     "nix:result:Progress" => node.progress = int("done").zip(int("expected")),
                     _ => {}
                 }
@@ -449,7 +452,11 @@ mod tests {
         );
         let build = tree.rows().into_iter().find(|(_, n)| n.name == "Build").expect("a Build node");
         assert_eq!((build.0, build.1.label.as_str()), (1, "hello-log-newcli1"));
-        let last_line = records.iter().rev().find(|r| r.name == "nix:result:BuildLogLine").and_then(|r| r.body.clone());
+        let last_line = records
+            .iter()
+            .rev()
+            .find(|r| r.name == "nix:result:BuildLogLine")
+            .and_then(|r| r.body.as_deref()?.rsplit('\n').next().map(str::to_string));
         assert!(last_line.is_some());
         assert_eq!(build.1.last_line, last_line);
         // Builds reported 0/1, then 1/1 (the wire's Progress results).
