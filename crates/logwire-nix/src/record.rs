@@ -238,7 +238,7 @@ impl ConnectionRecorder {
     /// the lines joined by `\n` in wire order, and `attrs.lines` counts them once there are two or more.
     /// A line that is not UTF-8 or holds a `\n` itself is never joined, so splitting a body at `\n` gives
     /// back exactly the lines the daemon sent. A log-heavy build writes several times fewer rows this way
-    /// (≈ 7 lines per read in the relay bench).
+    /// (≈ 9 lines per read in the relay bench: 1 M lines, about 110 k rows).
     fn join_log_line(
         &self,
         previous: Option<&mut Record>,

@@ -364,7 +364,8 @@ impl Store {
 /// the writer's time on g3 records (perf, `parse -- 2000 store`), copying pages and waiting for fsync.
 /// Index pages change again and again between two checkpoints but are copied once per checkpoint, so a
 /// longer interval copies less per record: 4 MiB → 16 MiB took the checkpoint thread from 0.86–1.14 to
-/// 0.53–0.77 µs of CPU per record (`ingest_tcp`), for a WAL of a few tens of MB.
+/// 0.53–0.77 µs of CPU per record (`ingest_tcp`). With 32 KiB pages the WAL can peak above 100 MB under a
+/// sustained load (168 MB in `store_write`); `journal_size_limit` cuts the file back when it starts over.
 const CHECKPOINT_EVERY_BYTES: usize = 16 << 20;
 
 /// WAL size at which the writer checkpoints by itself: only reached if the checkpoint thread cannot keep
