@@ -112,9 +112,10 @@ fn activity_attrs(
     }
 }
 
-fn result_attrs(result_type: ResultType, fields: &FieldsRef<'_>, attrs: &mut Attrs) -> Option<String> {
+/// `view` is `fields.result_view(..)`, computed once by the caller (which also looks at it for log lines).
+fn result_attrs(view: Option<ResultView<'_>>, fields: &FieldsRef<'_>, attrs: &mut Attrs) -> Option<String> {
     let mut body = None;
-    match fields.result_view(result_type) {
+    match view {
         Some(ResultView::BuildLogLine { line } | ResultView::PostBuildLogLine { line }) => {
             body = Some(text_body(line, attrs))
         }
@@ -426,9 +427,8 @@ impl ConnectionRecorder {
                 out.push(self.record(time_ns, Kind::SpanEnd, name).with_span(span_id));
             }
             MessageRef::Result { id, result_type, fields } => {
-                if let Some(ResultView::BuildLogLine { line } | ResultView::PostBuildLogLine { line }) =
-                    fields.result_view(result_type)
-                {
+                let view = fields.result_view(result_type);
+                if let Some(ResultView::BuildLogLine { line } | ResultView::PostBuildLogLine { line }) = view {
                     if self.join_log_line(out.last_mut(), time_ns, result_type, id, line) {
                         return;
                     }
@@ -436,7 +436,7 @@ impl ConnectionRecorder {
                 let name = self.result_name(result_type);
                 let mut r = self.record(time_ns, Kind::Event, name);
                 r.span_id = Some(self.activity_span_id(id));
-                r.body = result_attrs(result_type, &fields, &mut r.attrs);
+                r.body = result_attrs(view, &fields, &mut r.attrs);
                 out.push(r);
             }
             MessageRef::Next(text) => {
