@@ -1,4 +1,4 @@
-//! Parse throughput per format on one core, and parse + store end to end, against the anchor: Vector's
+//! Parse throughput per format on one core, decode + map (general and fused), and parse + store end to end, against the anchor: Vector's
 //! sizing guide, ~40 k events/s per vCPU (notes/g3.md A.1). Goals: ≥ 10× for parse, ≥ 300 k records/s into
 //! the store. Also measures `syslog_loose` on the same RFC 5424 records (header + SD only, no typing, no
 //! unescaping): the measurement behind hand-writing the syslog decoder.
@@ -122,6 +122,20 @@ fn main() {
         }
     });
     parse_rates.push(report("decode fluentd forward Message (typed)", n, secs));
+    // What a syslog listener does per record: decode and map to model records, the general way and the
+    // fused RFC 5424 path it takes (`syslog::decode_to_records`).
+    let mut out = Vec::with_capacity(4);
+    let general = time_each(&rfc5424, rounds, |g| {
+        black_box(syslog::decode(black_box(g)).map(|log| to_records(&log, 0)).ok());
+    });
+    report("decode + map RFC 5424 (decode, to_records)", n, general);
+    let fused = time_each(&rfc5424, rounds, |g| {
+        out.clear();
+        black_box(syslog::decode_to_records(black_box(g), 0, &mut out).ok());
+        black_box(&out);
+    });
+    report("decode + map RFC 5424 (fused path)", n, fused);
+    println!("fused path: {:.2}× decode + to_records", general / fused);
     let text: Vec<String> = rfc5424.iter().map(|g| String::from_utf8(g.clone()).unwrap()).collect();
     let start = Instant::now();
     for _ in 0..rounds {
@@ -215,8 +229,7 @@ fn store_end_to_end(rounds: usize, rfc5424: &[Vec<u8>]) {
         let mut batch = Vec::with_capacity(300);
         for inputs in &rounds_input {
             for g in inputs {
-                let log = syslog::decode(g).unwrap();
-                batch.extend(to_records(&log, 0));
+                syslog::decode_to_records(g, 0, &mut batch).unwrap();
             }
             records += batch.len();
             assert!(handle.try_send(std::mem::take(&mut batch)), "queue sized to hold the whole run");

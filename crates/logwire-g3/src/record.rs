@@ -15,11 +15,12 @@
 //! `start_at`, never from the transport header; a record without one takes `fallback_ns` (the fluentd
 //! EventTime, or the RFC 5424 header time, else the receive time).
 
-use crate::log::{FieldName, G3Log, Origin, SyslogFormat};
-use crate::schema::LogType;
+use crate::log::{G3Log, Origin, SyslogFormat};
+use crate::schema::{LogType, Reason};
 use crate::value::parse_timestamp;
 use logwire_model::{Attrs, JsonObjectWriter, Kind, Level, Record, Source};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// The attrs of `log` written straight to JSON text: every typed field in wire order, nulls omitted, then
 /// `msg` and `untyped`. A key that repeats keeps its last value, as [`G3Log::get`] reads it. With `start`,
@@ -53,15 +54,67 @@ fn render_attrs(log: &G3Log, mut start: Option<&mut JsonObjectWriter>, repeats: 
     out
 }
 
+/// The fields the mapping reads besides the attrs, taken in one pass over a record's fields; a key that
+/// repeats keeps its last value, as [`G3Log::get`] reads it.
+#[derive(Debug, Default)]
+pub(crate) struct MappedFields<'a> {
+    log_type: Option<Cow<'a, str>>,
+    task_event: Option<Cow<'a, str>>,
+    task_type: Option<Cow<'a, str>>,
+    task_id: Option<Cow<'a, str>>,
+    escape_type: Option<Cow<'a, str>>,
+    resolver_name: Option<Cow<'a, str>>,
+    domain: Option<Cow<'a, str>>,
+    intercept_type: Option<Cow<'a, str>>,
+    reason: Option<Cow<'a, str>>,
+    start_ns: Option<i64>,
+    total_time: Option<i64>,
+    ready_time: Option<i64>,
+    wait_time: Option<i64>,
+}
+
+impl<'a> MappedFields<'a> {
+    /// Field `key` with its value seen as text and as an integer (each `None` when it is not one). The text
+    /// is cloned only for the fields read here, so only an owned (unescaped) one of those allocates.
+    pub(crate) fn note(&mut self, key: &str, text: Option<&Cow<'a, str>>, int: Option<i64>) {
+        match key {
+            "log_type" => self.log_type = text.cloned(),
+            "task_event" => self.task_event = text.cloned(),
+            "task_type" => self.task_type = text.cloned(),
+            "task_id" => self.task_id = text.cloned(),
+            "escape_type" => self.escape_type = text.cloned(),
+            "resolver_name" => self.resolver_name = text.cloned(),
+            "domain" => self.domain = text.cloned(),
+            "intercept_type" => self.intercept_type = text.cloned(),
+            "reason" => self.reason = text.cloned(),
+            "start_at" => self.start_ns = int,
+            "total_time" => self.total_time = int,
+            "ready_time" => self.ready_time = int,
+            "wait_time" => self.wait_time = int,
+            _ => {}
+        }
+    }
+
+    pub(crate) fn log_type(&self) -> Option<&str> {
+        self.log_type.as_deref()
+    }
+
+    /// Whether the record is a task's `Finished` one (then a span, whose start gets [`START_ATTRS`]).
+    pub(crate) fn is_finished_task(&self) -> bool {
+        self.log_type() == Some("Task") && self.task_event.as_deref().unwrap_or("Finished") == "Finished"
+    }
+}
+
 /// Whether any key occurs twice: an open-addressing set on the stack, one probe per key in the usual case.
-fn has_repeated_keys(fields: &[(FieldName, Value)]) -> bool {
+pub(crate) fn has_repeated_keys<'k>(n: usize, key: impl Fn(usize) -> &'k str) -> bool {
     const SLOTS: usize = 128;
-    if fields.len() > SLOTS / 2 {
-        return fields.iter().enumerate().any(|(i, (k, _))| fields[i + 1..].iter().any(|(later, _)| later == k));
+    if n > SLOTS / 2 {
+        return (0..n).any(|i| (i + 1..n).any(|j| key(j) == key(i)));
     }
     // Slots hold index + 1 of the field whose key is there (0 = empty).
     let mut slots = [0u8; SLOTS];
-    for (i, (k, _)) in fields.iter().enumerate() {
+    for i in 0..n {
+        let k = key(i);
         // A few bytes and the length: enough to spread g3proxy's key names; a collision only costs a compare.
         let b = k.as_bytes();
         let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
@@ -76,7 +129,7 @@ fn has_repeated_keys(fields: &[(FieldName, Value)]) -> bool {
                     slots[slot] = (i + 1) as u8;
                     break;
                 }
-                j if fields[usize::from(j) - 1].0 == *k => return true,
+                j if key(usize::from(j) - 1) == k => return true,
                 _ => slot = (slot + 1) % SLOTS,
             }
         }
@@ -87,7 +140,7 @@ fn has_repeated_keys(fields: &[(FieldName, Value)]) -> bool {
 /// The records for one g3proxy log. `received_ns` is used only when the record has no `start_at` and no
 /// fluentd EventTime.
 pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
-    let fallback_ns = match &log.origin {
+    let fallback_ns = || match &log.origin {
         Origin::Fluentd { time, .. } => time.as_ns(),
         Origin::Syslog(h)
             if matches!(h.format, SyslogFormat::Rfc5424Sd | SyslogFormat::Rfc5424Cee | SyslogFormat::Rfc5424Text) =>
@@ -97,107 +150,118 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
         // RFC 3164 stamps local time without a year: not a usable time.
         Origin::Syslog(_) => received_ns,
     };
-    let start_ns = log.start_ns();
-    let repeats = has_repeated_keys(&log.fields);
-    let log_type = log.log_type();
-    let event = log.get_str("task_event").unwrap_or("Finished");
-    // A finished task is a span: its start gets the identifying subset of the attrs.
-    let mut start_attrs =
-        (log_type == LogType::Task && event == "Finished").then(|| JsonObjectWriter::with_capacity(256));
+    let mut mapped = MappedFields::default();
+    for (k, v) in &log.fields {
+        mapped.note(k, v.as_str().map(Cow::Borrowed).as_ref(), v.as_i64());
+    }
+    let repeats = has_repeated_keys(log.fields.len(), |i| &log.fields[i].0);
+    let mut start_attrs = mapped.is_finished_task().then(|| JsonObjectWriter::with_capacity(256));
     let attrs = render_attrs(log, start_attrs.as_mut(), repeats);
-    let text = |k: &str| log.get_str(k).unwrap_or("").to_string();
-    match log_type {
+    let mut out = Vec::with_capacity(2);
+    map_records(&mapped, &log.msg, fallback_ns, attrs, start_attrs, &mut out);
+    out
+}
+
+/// The mapping of the table above, from the fields it reads and the rendered attrs (`start_attrs` is
+/// `Some` exactly for a finished task). Shared by [`to_records`] and the fused RFC 5424 path of
+/// [`crate::syslog::decode_to_records`], so the two cannot drift apart.
+pub(crate) fn map_records(
+    mapped: &MappedFields<'_>,
+    msg: &str,
+    fallback_ns: impl FnOnce() -> i64,
+    attrs: JsonObjectWriter,
+    start_attrs: Option<JsonObjectWriter>,
+    out: &mut Vec<Record>,
+) {
+    let text = |v: &Option<Cow<'_, str>>| v.as_deref().unwrap_or("").to_string();
+    let body = || (!msg.is_empty()).then(|| msg.to_string());
+    let task_id = || mapped.task_id.as_deref().map_or_else(|| "unknown-task".to_string(), str::to_string);
+    match LogType::parse(mapped.log_type().unwrap_or("")) {
         LogType::Task => {
-            let task_id = log.task_id().map_or_else(|| "unknown-task".to_string(), str::to_string);
-            let start = start_ns.unwrap_or(fallback_ns);
+            let task_id = task_id();
+            let start = mapped.start_ns.unwrap_or_else(fallback_ns);
             if let Some(start_attrs) = start_attrs {
-                let end = start.saturating_add(elapsed(log, "total_time"));
-                let name = format!("g3:task:{}", text("task_type"));
+                let end = start.saturating_add(mapped.total_time.unwrap_or(0));
+                let name = format!("g3:task:{}", text(&mapped.task_type));
                 let [mut s, mut e] =
                     Record::span_pair(Source::G3, &task_id, &task_id, name, start, end, Attrs::new(), Attrs::new());
                 s.attrs_json = Some(start_attrs.finish());
                 e.attrs_json = Some(attrs.finish());
-                e.level = Some(match log.reason() {
+                e.level = Some(match mapped.reason.as_deref().map(Reason::parse) {
                     Some(r) if !r.is_success() => Level::Warn,
                     _ => Level::Info,
                 });
-                if !log.msg.is_empty() {
-                    e.body = Some(log.msg.clone());
-                }
-                vec![s, e]
+                e.body = body();
+                out.extend([s, e]);
             } else {
                 // The record's own elapsed time: what it measured when it was written.
                 let at = start.saturating_add(
-                    ["total_time", "ready_time", "wait_time"]
-                        .iter()
-                        .map(|k| elapsed(log, k))
+                    [mapped.total_time, mapped.ready_time, mapped.wait_time]
+                        .into_iter()
+                        .map(|t| t.unwrap_or(0))
                         .find(|&t| t > 0)
                         .unwrap_or(0),
                 );
+                let event = mapped.task_event.as_deref().unwrap_or("Finished");
                 let r = Record::event(at, Source::G3, &task_id, format!("g3:task_event:{event}"))
                     .with_parent(task_id.clone())
                     .with_level(Level::Debug)
                     .with_attrs_json(attrs);
-                vec![r]
+                out.push(r);
             }
         }
         LogType::Escape => {
-            let task_id = log.task_id().map_or_else(|| "unknown-task".to_string(), str::to_string);
-            let r = Record::event(fallback_ns, Source::G3, &task_id, format!("g3:escape:{}", text("escape_type")))
+            let task_id = task_id();
+            let name = format!("g3:escape:{}", text(&mapped.escape_type));
+            let mut r = Record::event(fallback_ns(), Source::G3, &task_id, name)
                 .with_parent(task_id.clone())
                 .with_level(Level::Warn)
                 .with_attrs_json(attrs);
-            with_body(r, log)
+            r.body = body();
+            out.push(r);
         }
         LogType::Resolve => {
-            let trace = format!("resolve:{}:{}", text("resolver_name"), text("domain"));
-            let r = Record::event(fallback_ns, Source::G3, trace, "g3:resolve")
+            let trace = format!("resolve:{}:{}", text(&mapped.resolver_name), text(&mapped.domain));
+            let mut r = Record::event(fallback_ns(), Source::G3, trace, "g3:resolve")
                 .with_level(Level::Warn)
                 .with_attrs_json(attrs);
-            with_body(r, log)
+            r.body = body();
+            out.push(r);
         }
         other => {
             let name = match other {
                 LogType::Inspect => "g3:inspect".to_string(),
-                LogType::Intercept => format!("g3:intercept:{}", text("intercept_type")),
+                LogType::Intercept => format!("g3:intercept:{}", text(&mapped.intercept_type)),
                 other => format!("g3:{}", other.as_str()),
             };
-            let trace = log.task_id().map_or_else(|| "g3".to_string(), str::to_string);
-            let r = Record::new(start_ns.unwrap_or(fallback_ns), Source::G3, Kind::Event, trace, name)
+            let trace = mapped.task_id.as_deref().map_or_else(|| "g3".to_string(), str::to_string);
+            let mut r = Record::new(mapped.start_ns.unwrap_or_else(fallback_ns), Source::G3, Kind::Event, trace, name)
                 .with_attrs_json(attrs);
-            with_body(r, log)
+            r.body = body();
+            out.push(r);
         }
     }
 }
 
 /// What a task span's start record carries; the end record has every field.
-const START_ATTRS: [&str; 7] = ["server_type", "server_name", "task_type", "task_id", "start_at", "user", "escaper"];
-
-fn elapsed(log: &G3Log, key: &str) -> i64 {
-    log.get(key).and_then(Value::as_i64).unwrap_or(0)
-}
-
-fn with_body(mut r: Record, log: &G3Log) -> Vec<Record> {
-    if !log.msg.is_empty() {
-        r.body = Some(log.msg.clone());
-    }
-    vec![r]
-}
+pub(crate) const START_ATTRS: [&str; 7] =
+    ["server_type", "server_name", "task_type", "task_id", "start_at", "user", "escaper"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FieldName;
 
     #[test]
     fn repeated_keys_keep_their_last_value_once() {
         let mut fields: Vec<(FieldName, Value)> =
             (0..40).map(|i| (format!("key_{i}").into(), Value::from(i))).collect::<Vec<_>>();
-        assert!(!has_repeated_keys(&fields));
+        assert!(!has_repeated_keys(fields.len(), |i| &fields[i].0));
         fields.push(("key_7".into(), Value::from("last")));
-        assert!(has_repeated_keys(&fields));
+        assert!(has_repeated_keys(fields.len(), |i| &fields[i].0));
         let many: Vec<(FieldName, Value)> = (0..100).map(|i| (format!("k{}", i % 99).into(), Value::from(i))).collect();
-        assert!(has_repeated_keys(&many));
-        assert!(!has_repeated_keys(&many[..99]));
+        assert!(has_repeated_keys(many.len(), |i| &many[i].0));
+        assert!(!has_repeated_keys(99, |i| &many[i].0));
 
         let log = G3Log {
             fields,
@@ -205,7 +269,7 @@ mod tests {
             untyped: Vec::new(),
             origin: Origin::Fluentd { tag: "t".into(), time: crate::EventTime { secs: 0, nanos: 0 } },
         };
-        let text = render_attrs(&log, None, has_repeated_keys(&log.fields)).finish();
+        let text = render_attrs(&log, None, has_repeated_keys(log.fields.len(), |i| &log.fields[i].0)).finish();
         let attrs: Attrs = serde_json::from_str(&text).unwrap();
         assert_eq!(attrs.len(), 40);
         assert_eq!(attrs["key_7"], "last");

@@ -64,10 +64,9 @@ impl Ingest {
 
     /// Decode one syslog record into `out` (a batch the caller sends once).
     fn decode_syslog(&self, peer: &dyn std::fmt::Display, bytes: &[u8], out: &mut Vec<Record>) {
-        match crate::syslog::decode(bytes) {
-            Ok(log) => {
+        match crate::syslog::decode_to_records(bytes, now_ns(), out) {
+            Ok(()) => {
                 self.stats.logs.fetch_add(1, Ordering::Relaxed);
-                out.extend(to_records(&log, now_ns()));
             }
             Err(e) => self.garbage(peer, &e),
         }

@@ -9,6 +9,7 @@
 //! dropped.
 
 use crate::value::{format_duration, format_timestamp, parse_duration, parse_timestamp};
+use logwire_model::PlainKey;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
@@ -156,19 +157,83 @@ pub enum FieldType {
     Bool,
 }
 
-/// Declares every field name g3proxy writes with its type: [`field_type`] and [`known_name`] both come
-/// from this one list, so a name is never typed one way and interned another.
+/// A field name g3proxy writes, with what the decoders need to know of it.
+#[derive(Debug)]
+pub(crate) struct KnownField {
+    pub(crate) name: &'static str,
+    pub(crate) ty: FieldType,
+    /// One bit per known name (its place in the list): a record's names seen so far fit in a `u128`.
+    pub(crate) bit: u128,
+    /// The name as a JSON key that needs no escape.
+    pub(crate) key: PlainKey,
+    /// Whether a finished task's span start carries it too ([`crate::record::START_ATTRS`]).
+    pub(crate) start_attr: bool,
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn position(names: &[&str], name: &str) -> Option<usize> {
+    let mut i = 0;
+    while i < names.len() {
+        if str_eq(names[i], name) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+impl KnownField {
+    /// Evaluated at compile time, once per name.
+    const fn new(name: &'static str, ty: FieldType) -> KnownField {
+        let Some(index) = position(KNOWN_NAMES, name) else { panic!("not in KNOWN_NAMES") };
+        assert!(index < 128, "more known names than bits in a u128");
+        KnownField {
+            name,
+            ty,
+            bit: 1 << index,
+            key: PlainKey::new(name),
+            start_attr: position(&crate::record::START_ATTRS, name).is_some(),
+        }
+    }
+}
+
+/// Declares every field name g3proxy writes with its type: [`field_type`], [`known_name`] and
+/// [`known_field`] all come from this one list, so a name is never typed one way and interned another.
 macro_rules! known_fields {
     ($($ty:ident: $($name:literal)|+;)*) => {
-        /// The type of field `key` and, when g3proxy writes that name, the name as a `'static` string (so a
-        /// decoded log holds its keys without allocating one per field).
-        pub(crate) fn lookup(key: &str) -> (FieldType, Option<&'static str>) {
+        const KNOWN_NAMES: &[&str] = &[$($($name),+),*];
+
+        /// Field `key` when g3proxy writes that name; a `'static` entry, so a decoded log holds its keys
+        /// without allocating one per field.
+        pub(crate) fn known_field(key: &str) -> Option<&'static KnownField> {
             match key {
-                $($($name => (FieldType::$ty, Some($name)),)+)*
-                _ => (FieldType::Text, None),
+                $($($name => {
+                    const FIELD: KnownField = KnownField::new($name, FieldType::$ty);
+                    Some(&FIELD)
+                })+)*
+                _ => None,
             }
         }
     };
+}
+
+/// The type of field `key` and, when g3proxy writes that name, the name as a `'static` string.
+pub(crate) fn lookup(key: &str) -> (FieldType, Option<&'static str>) {
+    known_field(key).map_or((FieldType::Text, None), |f| (f.ty, Some(f.name)))
 }
 
 known_fields! {
@@ -275,31 +340,66 @@ fn is_canonical_duration(s: &str, ns: u64) -> bool {
 
 /// `text` is taken by value so that a string the decoder already owns is moved into the result, not copied.
 fn type_text(ty: FieldType, text: Cow<'_, str>, bare: bool) -> Result<Value, Value> {
-    let s: &str = &text;
-    let keep = || Value::String(text.clone().into_owned());
+    if bare && ty == FieldType::Text {
+        return Ok(bare_value(&text));
+    }
+    match type_str(ty, &text) {
+        // Kept as text: the text moves into the value (no copy when it is owned already).
+        Some(Typed::Str(_)) => Ok(Value::String(text.into_owned())),
+        Some(Typed::U64(n)) => Ok(n.into()),
+        Some(Typed::I64(n)) => Ok(n.into()),
+        Some(Typed::Bool(b)) => Ok(b.into()),
+        None => Err(Value::String(text.into_owned())),
+    }
+}
+
+/// A typed scalar that borrows its text: what [`type_value`] makes of a quoted value, without building a
+/// [`Value`] (the fused RFC 5424 path renders it straight to JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Typed<'a> {
+    Str(&'a str),
+    U64(u64),
+    I64(i64),
+    Bool(bool),
+}
+
+impl<'a> Typed<'a> {
+    pub(crate) fn as_str(self) -> Option<&'a str> {
+        match self {
+            Typed::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// As [`Value::as_i64`] reads the same value.
+    pub(crate) fn as_i64(self) -> Option<i64> {
+        match self {
+            Typed::U64(n) => i64::try_from(n).ok(),
+            Typed::I64(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The typing rules for one quoted value: `None` when `s` does not fit `ty` (it is then kept as it came and
+/// listed as untyped).
+pub(crate) fn type_str(ty: FieldType, s: &str) -> Option<Typed<'_>> {
     match ty {
-        FieldType::Text if bare => Ok(bare_value(s)),
-        FieldType::Text => Ok(Value::String(text.into_owned())),
+        FieldType::Text => Some(Typed::Str(s)),
         // Typed only when printing it back `{:.3?}` keeps the value (found by fuzzing: `72.2273ms` would
         // come back as `72.227ms`); g3proxy's own output always does.
         FieldType::Duration => parse_duration(s)
             .filter(|&ns| is_canonical_duration(s, ns) || parse_duration(&format_duration(ns)) == Some(ns))
-            .map(Value::from)
-            .ok_or_else(keep),
-        FieldType::Timestamp => parse_timestamp(s).map(Value::from).ok_or_else(keep),
-        // Kept as text once checked; the text moves into the value (no copy when it is owned already).
+            .map(Typed::U64),
+        FieldType::Timestamp => parse_timestamp(s).map(Typed::I64),
+        // Kept as text once checked.
         FieldType::SocketAddr | FieldType::Ip | FieldType::TaskId => {
             let valid = match ty {
                 FieldType::SocketAddr => s.parse::<std::net::SocketAddr>().is_ok(),
                 FieldType::Ip => s.parse::<std::net::IpAddr>().is_ok(),
                 _ => s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()),
             };
-            let value = Value::String(text.into_owned());
-            if valid {
-                Ok(value)
-            } else {
-                Err(value)
-            }
+            valid.then_some(Typed::Str(s))
         }
         FieldType::U16 | FieldType::U32 | FieldType::U64 => {
             let max = match ty {
@@ -309,15 +409,12 @@ fn type_text(ty: FieldType, text: Cow<'_, str>, bare: bool) -> Result<Value, Val
             };
             // Only the canonical form: "007" or "+7" would not come back byte for byte.
             let canonical = !s.starts_with('+') && (s.len() == 1 || !s.starts_with('0'));
-            match s.parse::<u64>() {
-                Ok(n) if n <= max && canonical => Ok(n.into()),
-                _ => Err(keep()),
-            }
+            s.parse::<u64>().ok().filter(|&n| n <= max && canonical).map(Typed::U64)
         }
         FieldType::Bool => match s {
-            "true" => Ok(true.into()),
-            "false" => Ok(false.into()),
-            _ => Err(keep()),
+            "true" => Some(Typed::Bool(true)),
+            "false" => Some(Typed::Bool(false)),
+            _ => None,
         },
     }
 }

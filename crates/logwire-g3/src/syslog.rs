@@ -7,8 +7,10 @@
 
 use crate::error::DecodeError;
 use crate::log::{G3Log, Origin, SyslogFormat, SyslogHeader};
-use crate::schema::WireValue;
+use crate::record::{map_records, to_records, MappedFields};
+use crate::schema::{known_field, type_str, Typed, WireValue};
 use crate::value::unescape;
+use logwire_model::{JsonObjectWriter, Record};
 use std::borrow::Cow;
 
 /// Longest syslog record accepted (a TCP frame, a datagram or a line).
@@ -31,6 +33,112 @@ pub fn decode(bytes: &[u8]) -> Result<G3Log, DecodeError> {
     }
 }
 
+/// [`decode`] then [`to_records`], the records pushed onto `out`: the same records and the same error.
+///
+/// RFC 5424 with an SD element, the layout of g3proxy's `format_rfc5424`, takes a fused path: each SD param
+/// is typed and rendered straight into the attrs' JSON, with no [`G3Log`] (no `String` or [`Value`] per
+/// field) in between. Every other layout, and an SD that needs [`G3Log`]'s rules for odd input (a key
+/// that repeats, a value that does not fit its type, a `msg` or `untyped` param, no `log_type`), takes
+/// [`decode`] and [`to_records`]. The two paths share the typing rules ([`type_str`]) and the mapping
+/// ([`map_records`]); `tests/fused.rs` checks they agree on the captures and on odd input.
+///
+/// [`Value`]: serde_json::Value
+pub fn decode_to_records(bytes: &[u8], received_ns: i64, out: &mut Vec<Record>) -> Result<(), DecodeError> {
+    if fused_5424_sd(bytes, received_ns, out).is_some() {
+        return Ok(());
+    }
+    out.extend(to_records(&decode(bytes)?, received_ns));
+    Ok(())
+}
+
+/// The fused path of [`decode_to_records`]; `None` (and nothing pushed) hands the record to the general one,
+/// which also gives the errors.
+fn fused_5424_sd(bytes: &[u8], received_ns: i64, out: &mut Vec<Record>) -> Option<()> {
+    if bytes.len() > MAX_RECORD_LEN {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(text);
+    let (_pri, rest) = parse_pri(text).ok()?;
+    let s = rest.strip_prefix("1 ")?;
+    let (timestamp, s) = field(s).ok()?;
+    let (_hostname, s) = field(s).ok()?;
+    let (_app_name, s) = field(s).ok()?;
+    let (_proc_id, s) = field(s).ok()?;
+    let (_msg_id, s) = field(s).ok()?;
+    if !s.starts_with('[') {
+        return None;
+    }
+    let mut attrs = JsonObjectWriter::with_capacity(1024);
+    // Filled for every record, kept only for a finished task: whether it is one shows only once every
+    // param has been read, and the subset is a few short members.
+    let mut start_attrs = JsonObjectWriter::with_capacity(256);
+    let mut mapped = MappedFields::default();
+    // Names seen: a bit each for g3proxy's own, a short list for any other (usually none).
+    let mut known_seen = 0u128;
+    let mut others_seen: Vec<&str> = Vec::new();
+    let mut general = false;
+    let (_sd_id, msg) = parse_sd(s, 0, |name, value| {
+        if general {
+            return;
+        }
+        let typed = match known_field(name) {
+            Some(field) => {
+                // A repeated name, or a `msg` param beside the MSG: [`G3Log`]'s rules for those.
+                if known_seen & field.bit != 0 || field.name == "msg" {
+                    general = true;
+                    return;
+                }
+                known_seen |= field.bit;
+                // A value that does not fit its type is listed as untyped: the general path does that.
+                let Some(typed) = type_str(field.ty, &value) else {
+                    general = true;
+                    return;
+                };
+                let write = |attrs: &mut JsonObjectWriter| {
+                    match typed {
+                        Typed::Str(v) => attrs.str_plain(field.key, v),
+                        Typed::U64(n) => attrs.u64_plain(field.key, n),
+                        Typed::I64(n) => attrs.i64_plain(field.key, n),
+                        Typed::Bool(b) => attrs.bool_plain(field.key, b),
+                    };
+                };
+                if field.start_attr {
+                    attrs.member_also(&mut start_attrs, write);
+                } else {
+                    write(&mut attrs);
+                }
+                typed
+            }
+            None => {
+                if name == "untyped" || others_seen.contains(&name) {
+                    general = true;
+                    return;
+                }
+                others_seen.push(name);
+                attrs.str(name, &value);
+                Typed::Str(&value)
+            }
+        };
+        let int = typed.as_i64();
+        let is_text = typed.as_str().is_some();
+        mapped.note(name, is_text.then_some(&value), int);
+    })
+    .ok()?;
+    if general {
+        return None;
+    }
+    mapped.log_type()?;
+    let msg = unescape(strip_bom(msg))?;
+    if !msg.is_empty() {
+        attrs.str("msg", &msg);
+    }
+    let start_attrs = mapped.is_finished_task().then_some(start_attrs);
+    let fallback_ns = || crate::value::parse_timestamp(timestamp).unwrap_or(received_ns);
+    map_records(&mapped, &msg, fallback_ns, attrs, start_attrs, out);
+    Some(())
+}
+
 fn parse_pri(text: &str) -> Result<(u8, &str), DecodeError> {
     let rest = text.strip_prefix('<').ok_or(DecodeError::Header("no <PRI>"))?;
     let end = rest.find('>').filter(|&e| (1..=3).contains(&e)).ok_or(DecodeError::Header("bad <PRI>"))?;
@@ -40,7 +148,7 @@ fn parse_pri(text: &str) -> Result<(u8, &str), DecodeError> {
 
 /// Split off one space-terminated header field.
 fn field(s: &str) -> Result<(&str, &str), DecodeError> {
-    let end = s.find(' ').ok_or(DecodeError::Header("header ends early"))?;
+    let end = memchr::memchr(b' ', s.as_bytes()).ok_or(DecodeError::Header("header ends early"))?;
     if end == 0 {
         return Err(DecodeError::Header("empty header field"));
     }
@@ -75,8 +183,10 @@ fn decode_5424(pri: u8, s: &str, offset: usize) -> Result<G3Log, DecodeError> {
         header.cee_flag = Some(s[..s.len() - json.len()].to_string());
         return decode_cee(json, Origin::Syslog(header));
     }
-    let (sd_id, params, msg) = parse_sd(s, body_at)?;
-    header.sd_id = sd_id;
+    // g3proxy task records carry 20–40 params: room up front instead of growing four times.
+    let mut params = Vec::with_capacity(32);
+    let (sd_id, msg) = parse_sd(s, body_at, |name, value| params.push((name, value)))?;
+    header.sd_id = sd_id.map(str::to_string);
     let msg = strip_bom(msg);
     if header.sd_id.is_none() {
         // No SD: an RFC 3164 g3proxy record a relay (rsyslog's RFC 5424 templates) re-wrapped; its body is
@@ -115,13 +225,13 @@ fn cee_body(s: &str) -> Option<&str> {
     (colon <= 64 && !rest[..colon].contains(' ') && json.starts_with('{')).then_some(json)
 }
 
-/// `-` or `[id k="v" …]…` then ` MSG`. Returns the first element's id, every param of every element,
-/// and the MSG.
-/// An SD: the first element's id, every param, and the MSG after it.
-/// Param names are borrowed; values are borrowed unless they held escapes.
-type Sd<'a> = (Option<String>, Vec<(&'a str, Cow<'a, str>)>, &'a str);
-
-fn parse_sd(s: &str, at: usize) -> Result<Sd<'_>, DecodeError> {
+/// `-` or `[id k="v" …]…` then ` MSG`: every param of every element goes to `param` in order (names
+/// borrowed; values borrowed unless they held escapes). Returns the first element's id and the MSG.
+fn parse_sd<'a>(
+    s: &'a str,
+    at: usize,
+    mut param: impl FnMut(&'a str, Cow<'a, str>),
+) -> Result<(Option<&'a str>, &'a str), DecodeError> {
     let err = |i: usize, what| DecodeError::StructuredData { at: at + i, what };
     let b = s.as_bytes();
     if let Some(rest) = s.strip_prefix('-') {
@@ -129,12 +239,10 @@ fn parse_sd(s: &str, at: usize) -> Result<Sd<'_>, DecodeError> {
         if !rest.is_empty() && !rest.starts_with(' ') {
             return Err(err(1, "expected a space after `-`"));
         }
-        return Ok((None, Vec::new(), msg));
+        return Ok((None, msg));
     }
     let mut i = 0;
     let mut first_id = None;
-    // g3proxy task records carry 20–40 params: room up front instead of growing four times.
-    let mut params = Vec::with_capacity(32);
     if b.first() != Some(&b'[') {
         return Err(err(0, "expected `[` or `-`"));
     }
@@ -145,7 +253,7 @@ fn parse_sd(s: &str, at: usize) -> Result<Sd<'_>, DecodeError> {
             return Err(err(i, "empty SD-ID"));
         }
         if first_id.is_none() {
-            first_id = Some(s[i..id_end].to_string());
+            first_id = Some(&s[i..id_end]);
         }
         i = id_end;
         loop {
@@ -192,7 +300,7 @@ fn parse_sd(s: &str, at: usize) -> Result<Sd<'_>, DecodeError> {
                     } else {
                         Cow::Borrowed(raw)
                     };
-                    params.push((name, value));
+                    param(name, value);
                     i += 1;
                 }
                 _ => return Err(err(i, "expected ` name=\"value\"` or `]`")),
@@ -205,7 +313,7 @@ fn parse_sd(s: &str, at: usize) -> Result<Sd<'_>, DecodeError> {
         None if rest.is_empty() => "",
         None => return Err(err(i, "expected a space after the SD")),
     };
-    Ok((first_id, params, msg))
+    Ok((first_id, msg))
 }
 
 fn decode_3164(pri: u8, s: &str) -> Result<G3Log, DecodeError> {
@@ -279,6 +387,77 @@ pub(crate) fn decode_cee(json: &str, origin: Origin) -> Result<G3Log, DecodeErro
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    fn capture_lines(rel: &str) -> Vec<Vec<u8>> {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/g3").join(rel);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect()
+    }
+
+    /// The general path's records (or error) for `bytes`.
+    fn general(bytes: &[u8]) -> Result<Vec<Record>, DecodeError> {
+        decode(bytes).map(|log| to_records(&log, 7))
+    }
+
+    #[test]
+    fn the_fused_path_takes_every_captured_rfc5424_record_and_maps_it_as_the_general_path_does() {
+        let lines = capture_lines("rfc5424/syslog-udp.raw");
+        assert!(lines.len() >= 20, "{} lines", lines.len());
+        for line in &lines {
+            let mut fused = Vec::new();
+            assert!(fused_5424_sd(line, 7, &mut fused).is_some(), "{}", String::from_utf8_lossy(line));
+            assert_eq!(fused, general(line).unwrap(), "{}", String::from_utf8_lossy(line));
+        }
+        // Other layouts go the general way, with the same result.
+        for line in capture_lines("rfc3164/syslog-udp.raw") {
+            assert!(fused_5424_sd(&line, 7, &mut Vec::new()).is_none());
+            let mut out = Vec::new();
+            decode_to_records(&line, 7, &mut out).unwrap();
+            assert_eq!(out, general(&line).unwrap());
+        }
+    }
+
+    #[test]
+    fn odd_rfc5424_records_leave_the_fused_path_and_get_the_general_paths_records_or_error() {
+        let head = "<29>1 2026-11-21T07:45:43.263082Z - g3proxy 5714 g3proxy ";
+        let finished = r#"log_type="Task" task_type="TcpConnect" task_event="Finished" start_at="2026-11-21T07:45:43.261926Z" task_id="8e1624fce57f11f18869c59c5f289d8d""#;
+        // (SD params, whether the fused path keeps it)
+        let cases = [
+            (format!("[g3proxy@32473 {finished} total_time=\"1.126ms\" reason=\"Idle\" uri=\"a\\\"b\"] \u{feff}done"), true),
+            (format!("[g3proxy@32473 {finished}][other@1 server_name=\"x\"] msg"), true),
+            (r#"[g3proxy@32473 log_type="Escape" escape_type="X" task_id="8e1624fce57f11f18869c59c5f289d8d"] e"#.to_string(), true),
+            (r#"[g3proxy@32473 log_type="Resolve" resolver_name="r" domain="d" duration="1.000ms"]"#.to_string(), true),
+            (r#"[g3proxy@32473 log_type="Intercept" intercept_type="Http"] i"#.to_string(), true),
+            (r#"[g3proxy@32473 log_type="Task" task_event="Periodic" ready_time="2.000ms" start_at="2026-11-21T07:45:43.261926Z"]"#.to_string(), true),
+            (r#"[g3proxy@32473 log_type="Novel" start_at="not a time"]"#.to_string(), false),
+            (format!("[g3proxy@32473 {finished} total_time=\"1.5ms\"]"), true),
+            (format!("[g3proxy@32473 {finished} total_time=\"1.1265ms\"]"), false),
+            (format!("[g3proxy@32473 {finished} total_time=\"soon\"]"), false),
+            (format!("[g3proxy@32473 {finished} c_rd_bytes=\"007\"]"), false),
+            (format!("[g3proxy@32473 {finished} server_name=\"a\" server_name=\"b\"]"), false),
+            (format!("[g3proxy@32473 {finished} msg=\"inner\"] outer"), false),
+            (format!("[g3proxy@32473 {finished} untyped=\"x\"]"), false),
+            (format!("[g3proxy@32473 {finished} custom=\"x\" na\tme=\"y\"]"), true),
+            (format!("[g3proxy@32473 {finished} custom=\"x\" custom=\"y\"]"), false),
+            (r#"[g3proxy@32473 log_type="Escape" escape_type="A\"B" task_id="8e1624fce57f11f18869c59c5f289d8d"]"#.to_string(), true),
+            (r#"[g3proxy@32473 server_name="no log type"]"#.to_string(), false),
+            (r#"[g3proxy@32473 log_type="Task" uri="never ends]"#.to_string(), false),
+            ("- not g3".to_string(), false),
+            (r#"@cee:{"log_type":"Task"}"#.to_string(), false),
+        ];
+        for (sd, fused_keeps_it) in &cases {
+            let line = format!("{head}{sd}");
+            let mut fused = Vec::new();
+            let took = fused_5424_sd(line.as_bytes(), 7, &mut fused).is_some();
+            assert_eq!(took, *fused_keeps_it, "{line}");
+            if !took {
+                assert!(fused.is_empty(), "{line}");
+            }
+            let mut out = Vec::new();
+            let got = decode_to_records(line.as_bytes(), 7, &mut out).map(|()| out);
+            assert_eq!(format!("{got:?}"), format!("{:?}", general(line.as_bytes())), "{line}");
+        }
+    }
 
     #[test]
     fn cee_keeps_order_escapes_nested_values_and_types_scalars() {

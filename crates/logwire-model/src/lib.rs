@@ -275,6 +275,47 @@ impl JsonObjectWriter {
         self.out.push(':');
     }
 
+    /// A [`PlainKey`]: copied as it is, no scan for bytes to escape.
+    fn plain_key(&mut self, key: PlainKey) {
+        let key = key.as_str();
+        self.out.reserve(key.len() + 4);
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+    }
+
+    /// [`JsonObjectWriter::str`] under a [`PlainKey`].
+    pub fn str_plain(&mut self, key: PlainKey, value: &str) -> &mut Self {
+        self.plain_key(key);
+        write_json_str(&mut self.out, value);
+        self
+    }
+
+    /// [`JsonObjectWriter::u64`] under a [`PlainKey`].
+    pub fn u64_plain(&mut self, key: PlainKey, value: u64) -> &mut Self {
+        self.plain_key(key);
+        self.out.push_str(itoa::Buffer::new().format(value));
+        self
+    }
+
+    /// [`JsonObjectWriter::i64`] under a [`PlainKey`].
+    pub fn i64_plain(&mut self, key: PlainKey, value: i64) -> &mut Self {
+        self.plain_key(key);
+        self.out.push_str(itoa::Buffer::new().format(value));
+        self
+    }
+
+    /// [`JsonObjectWriter::bool`] under a [`PlainKey`].
+    pub fn bool_plain(&mut self, key: PlainKey, value: bool) -> &mut Self {
+        self.plain_key(key);
+        self.out.push_str(if value { "true" } else { "false" });
+        self
+    }
+
     pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(key);
         write_json_str(&mut self.out, value);
@@ -318,8 +359,18 @@ impl JsonObjectWriter {
     /// [`JsonObjectWriter::value`] here, and the same member into `also`, copied rather than rendered
     /// twice (for an object that holds a subset of this one's members).
     pub fn value_also(&mut self, also: &mut JsonObjectWriter, key: &str, value: &Value) -> &mut Self {
+        self.member_also(also, |out| {
+            out.value(key, value);
+        })
+    }
+
+    /// The one member `write` adds here, and the same member into `also`, copied rather than rendered twice.
+    pub fn member_also(&mut self, also: &mut JsonObjectWriter, write: impl FnOnce(&mut Self)) -> &mut Self {
         let start = self.out.len() + usize::from(!self.empty);
-        self.value(key, value);
+        write(self);
+        if self.out.len() <= start {
+            return self;
+        }
         if !also.empty {
             also.out.push(',');
         }
@@ -332,6 +383,30 @@ impl JsonObjectWriter {
     pub fn finish(mut self) -> String {
         self.out.push('}');
         self.out
+    }
+}
+
+/// An object key that needs no JSON escape (no control character, `"` or backslash), so that
+/// [`JsonObjectWriter`] copies it without scanning it: for the field names a producer knows when it is
+/// built. [`PlainKey::new`] checks the key; in a `const`, at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainKey(&'static str);
+
+impl PlainKey {
+    /// Panics if `key` holds a byte JSON must escape.
+    pub const fn new(key: &'static str) -> Self {
+        let bytes = key.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            assert!(b >= 0x20 && b != b'"' && b != b'\\', "a PlainKey must need no JSON escape");
+            i += 1;
+        }
+        PlainKey(key)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.0
     }
 }
 
@@ -439,6 +514,14 @@ mod tests {
         });
         assert_eq!(Value::Object(parsed), expected);
         assert_eq!(JsonObjectWriter::default().finish(), "{}");
+        // Plain keys write what the escaping methods write for the same key.
+        const PLAIN: PlainKey = PlainKey::new("client_addr");
+        let mut plain = JsonObjectWriter::default();
+        plain.str_plain(PLAIN, "a\"b").u64_plain(PLAIN, 7).i64_plain(PLAIN, -7).bool_plain(PLAIN, true);
+        let mut escaping = JsonObjectWriter::default();
+        escaping.str("client_addr", "a\"b").u64("client_addr", 7).i64("client_addr", -7).bool("client_addr", true);
+        assert_eq!(plain.finish(), escaping.finish());
+        assert!(std::panic::catch_unwind(|| PlainKey::new("a\"b")).is_err());
     }
 
     #[test]
