@@ -39,8 +39,9 @@ pub fn decode(bytes: &[u8]) -> Result<G3Log, DecodeError> {
 /// is typed and rendered straight into the attrs' JSON, with no [`G3Log`] (no `String` or [`Value`] per
 /// field) in between. Every other layout, and an SD that needs [`G3Log`]'s rules for odd input (a key
 /// that repeats, a value that does not fit its type, a `msg` or `untyped` param, no `log_type`), takes
-/// [`decode`] and [`to_records`]. The two paths share the typing rules ([`type_str`]) and the mapping
-/// ([`map_records`]); `tests/fused.rs` checks they agree on the captures and on odd input.
+/// [`decode`] and [`to_records`]. The two paths share the typing rules (`schema::type_str`) and the
+/// mapping (`record::map_records`); this module's tests check that they agree on the captures and on odd
+/// input, and the `g3_syslog` fuzz target on arbitrary bytes.
 ///
 /// [`Value`]: serde_json::Value
 pub fn decode_to_records(bytes: &[u8], received_ns: i64, out: &mut Vec<Record>) -> Result<(), DecodeError> {
