@@ -21,6 +21,7 @@ use crate::value::parse_timestamp;
 use logwire_model::{Attrs, JsonObjectWriter, Kind, Level, Record, Source};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// The attrs of `log` written straight to JSON text: every typed field in wire order, nulls omitted, then
 /// `msg` and `untyped`. A key that repeats keeps its last value, as [`G3Log::get`] reads it. With `start`,
@@ -29,6 +30,9 @@ use std::borrow::Cow;
 fn render_attrs(log: &G3Log, mut start: Option<&mut JsonObjectWriter>, repeats: bool) -> JsonObjectWriter {
     let fields = &log.fields;
     let mut out = JsonObjectWriter::with_capacity(1024);
+    // Rare (hostile or odd input): then each key is written at the place of its last copy.
+    let last: Option<HashMap<&str, usize>> =
+        repeats.then(|| fields.iter().enumerate().map(|(i, (k, _))| (k.as_ref(), i)).collect());
     for (i, (k, v)) in fields.iter().enumerate() {
         if v.is_null() {
             continue;
@@ -36,8 +40,7 @@ fn render_attrs(log: &G3Log, mut start: Option<&mut JsonObjectWriter>, repeats: 
         if (k == "msg" && !log.msg.is_empty()) || (k == "untyped" && !log.untyped.is_empty()) {
             continue;
         }
-        // Rare (hostile or odd input): then each key looks ahead for a later copy of itself.
-        if repeats && fields[i + 1..].iter().any(|(later, _)| later == k) {
+        if last.as_ref().is_some_and(|last| last.get(k.as_ref()) != Some(&i)) {
             continue;
         }
         match start.as_deref_mut() {
@@ -75,7 +78,8 @@ pub(crate) struct MappedFields<'a> {
 
 impl<'a> MappedFields<'a> {
     /// Field `key` with its value seen as text and as an integer (each `None` when it is not one). The text
-    /// is cloned only for the fields read here, so only an owned (unescaped) one of those allocates.
+    /// is cloned only for the fields read here; only an owned one (a syslog value that held escapes)
+    /// allocates.
     pub(crate) fn note(&mut self, key: &str, text: Option<&Cow<'a, str>>, int: Option<i64>) {
         match key {
             "log_type" => self.log_type = text.cloned(),
@@ -106,10 +110,12 @@ impl<'a> MappedFields<'a> {
 }
 
 /// Whether any key occurs twice: an open-addressing set on the stack, one probe per key in the usual case.
-pub(crate) fn has_repeated_keys<'k>(n: usize, key: impl Fn(usize) -> &'k str) -> bool {
+fn has_repeated_keys<'k>(n: usize, key: impl Fn(usize) -> &'k str) -> bool {
     const SLOTS: usize = 128;
     if n > SLOTS / 2 {
-        return (0..n).any(|i| (i + 1..n).any(|j| key(j) == key(i)));
+        // Hostile input can carry many thousands of keys: a hash set keeps the check linear.
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        return !(0..n).all(|i| seen.insert(key(i)));
     }
     // Slots hold index + 1 of the field whose key is there (0 = empty).
     let mut slots = [0u8; SLOTS];

@@ -112,7 +112,8 @@ fn fused_5424_sd(bytes: &[u8], received_ns: i64, out: &mut Vec<Record>) -> Optio
                 typed
             }
             None => {
-                if name == "untyped" || others_seen.contains(&name) {
+                // The list stays short: past 16 other names the general path's hash set takes over.
+                if name == "untyped" || others_seen.len() == 16 || others_seen.contains(&name) {
                     general = true;
                     return;
                 }
@@ -415,6 +416,32 @@ mod tests {
             let mut out = Vec::new();
             decode_to_records(&line, 7, &mut out).unwrap();
             assert_eq!(out, general(&line).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_record_of_a_hundred_thousand_params_decodes_with_every_name_once() {
+        // ~1 MiB of distinct names, and of one repeated name: the repeat checks are linear (a quadratic one
+        // took a minute on this record).
+        for distinct in [true, false] {
+            let mut line = String::from(
+                "<29>1 2026-11-21T07:45:43.263082Z - g3proxy 5714 g3proxy [g3proxy@32473 log_type=\"Task\"",
+            );
+            let mut i = 0;
+            while line.len() < MAX_RECORD_LEN - 32 {
+                if distinct {
+                    line.push_str(&format!(" k{i}=\"\""));
+                } else {
+                    line.push_str(" k=\"\"");
+                }
+                i += 1;
+            }
+            line.push(']');
+            let mut out = Vec::new();
+            decode_to_records(line.as_bytes(), 7, &mut out).unwrap();
+            let attrs: serde_json::Map<String, Value> =
+                serde_json::from_str(out[1].attrs_json.as_deref().unwrap()).unwrap();
+            assert_eq!(attrs.len(), if distinct { i + 1 } else { 2 });
         }
     }
 
