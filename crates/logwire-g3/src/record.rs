@@ -15,7 +15,7 @@
 //! `start_at`, never from the transport header; a record without one takes `fallback_ns` (the fluentd
 //! EventTime, or the RFC 5424 header time, else the receive time).
 
-use crate::log::{G3Log, Origin, SyslogFormat};
+use crate::log::{FieldName, G3Log, Origin, SyslogFormat};
 use crate::schema::{LogType, Reason};
 use crate::value::parse_timestamp;
 use logwire_model::{Attrs, JsonObjectWriter, Kind, Level, Record, Source};
@@ -110,17 +110,16 @@ impl<'a> MappedFields<'a> {
 }
 
 /// Whether any key occurs twice: an open-addressing set on the stack, one probe per key in the usual case.
-fn has_repeated_keys<'k>(n: usize, key: impl Fn(usize) -> &'k str) -> bool {
+fn has_repeated_keys(fields: &[(FieldName, Value)]) -> bool {
     const SLOTS: usize = 128;
-    if n > SLOTS / 2 {
+    if fields.len() > SLOTS / 2 {
         // Hostile input can carry many thousands of keys: a hash set keeps the check linear.
-        let mut seen = std::collections::HashSet::with_capacity(n);
-        return !(0..n).all(|i| seen.insert(key(i)));
+        let mut seen = std::collections::HashSet::with_capacity(fields.len());
+        return !fields.iter().all(|(k, _)| seen.insert(k.as_ref()));
     }
     // Slots hold index + 1 of the field whose key is there (0 = empty).
     let mut slots = [0u8; SLOTS];
-    for i in 0..n {
-        let k = key(i);
+    for (i, (k, _)) in fields.iter().enumerate() {
         // A few bytes and the length: enough to spread g3proxy's key names; a collision only costs a compare.
         let b = k.as_bytes();
         let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
@@ -135,7 +134,7 @@ fn has_repeated_keys<'k>(n: usize, key: impl Fn(usize) -> &'k str) -> bool {
                     slots[slot] = (i + 1) as u8;
                     break;
                 }
-                j if key(usize::from(j) - 1) == k => return true,
+                j if fields[usize::from(j) - 1].0 == *k => return true,
                 _ => slot = (slot + 1) % SLOTS,
             }
         }
@@ -160,7 +159,7 @@ pub fn to_records(log: &G3Log, received_ns: i64) -> Vec<Record> {
     for (k, v) in &log.fields {
         mapped.note(k, v.as_str().map(Cow::Borrowed).as_ref(), v.as_i64());
     }
-    let repeats = has_repeated_keys(log.fields.len(), |i| &log.fields[i].0);
+    let repeats = has_repeated_keys(&log.fields);
     let mut start_attrs = mapped.is_finished_task().then(|| JsonObjectWriter::with_capacity(256));
     let attrs = render_attrs(log, start_attrs.as_mut(), repeats);
     let mut out = Vec::with_capacity(2);
@@ -256,18 +255,17 @@ pub(crate) const START_ATTRS: [&str; 7] =
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FieldName;
 
     #[test]
     fn repeated_keys_keep_their_last_value_once() {
         let mut fields: Vec<(FieldName, Value)> =
             (0..40).map(|i| (format!("key_{i}").into(), Value::from(i))).collect::<Vec<_>>();
-        assert!(!has_repeated_keys(fields.len(), |i| &fields[i].0));
+        assert!(!has_repeated_keys(&fields));
         fields.push(("key_7".into(), Value::from("last")));
-        assert!(has_repeated_keys(fields.len(), |i| &fields[i].0));
+        assert!(has_repeated_keys(&fields));
         let many: Vec<(FieldName, Value)> = (0..100).map(|i| (format!("k{}", i % 99).into(), Value::from(i))).collect();
-        assert!(has_repeated_keys(many.len(), |i| &many[i].0));
-        assert!(!has_repeated_keys(99, |i| &many[i].0));
+        assert!(has_repeated_keys(&many));
+        assert!(!has_repeated_keys(&many[..99]));
 
         let log = G3Log {
             fields,
@@ -275,7 +273,7 @@ mod tests {
             untyped: Vec::new(),
             origin: Origin::Fluentd { tag: "t".into(), time: crate::EventTime { secs: 0, nanos: 0 } },
         };
-        let text = render_attrs(&log, None, has_repeated_keys(log.fields.len(), |i| &log.fields[i].0)).finish();
+        let text = render_attrs(&log, None, has_repeated_keys(&log.fields)).finish();
         let attrs: Attrs = serde_json::from_str(&text).unwrap();
         assert_eq!(attrs.len(), 40);
         assert_eq!(attrs["key_7"], "last");

@@ -363,14 +363,7 @@ pub(crate) enum Typed<'a> {
     Bool(bool),
 }
 
-impl<'a> Typed<'a> {
-    pub(crate) fn as_str(self) -> Option<&'a str> {
-        match self {
-            Typed::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
+impl Typed<'_> {
     /// As [`Value::as_i64`] reads the same value.
     pub(crate) fn as_i64(self) -> Option<i64> {
         match self {
