@@ -169,6 +169,9 @@ fn text_body(line: &[u8], attrs: &mut Attrs) -> String {
     }
 }
 
+/// Most bytes reserved ahead when a second line joins an event's body (past it, the body grows as usual).
+const JOIN_RESERVE_MAX: usize = 4096;
+
 /// Appends one more log line to a joined body.
 fn push_line(body: &mut String, line: &str) {
     body.push('\n');
@@ -281,8 +284,8 @@ impl ConnectionRecorder {
                     return false;
                 }
                 // A read usually carries several lines (≈ 8 in the relay bench): room for them now instead
-                // of a reallocation and copy at every doubling.
-                body.reserve(8 * (line.len() + 1));
+                // of a reallocation and copy at every doubling. Capped, so a long line is not multiplied.
+                body.reserve((8 * (line.len() + 1)).min(JOIN_RESERVE_MAX));
                 push_line(body, line);
                 previous.attrs.insert("lines".into(), 2.into());
             }
