@@ -1,9 +1,12 @@
 //! Nix op framer: the passive observer fed arbitrary client and daemon bytes in arbitrary splits.
-//! Input: u32 LE length of the client bytes, the client bytes, then the daemon bytes (the seeds are the
-//! fixtures in this form). Checks: no panic; never more bytes consumed than fed; the same events
+//! Input: `shared/nix_conversation.rs` (u32 LE client length, client bytes, daemon bytes; the seeds are
+//! the fixtures in this form). Checks: no panic; never more bytes consumed than fed; the same events
 //! whatever the split (fed whole vs in chunks) as long as sync is kept. When both directions hold a fault,
 //! which one is found first depends on the split, so after a loss of sync only a common prefix is required.
 #![no_main]
+
+#[path = "shared/nix_conversation.rs"]
+mod nix_conversation;
 
 use libfuzzer_sys::fuzz_target;
 use logwire_nix::observer::{Direction, Event, Observer};
@@ -29,16 +32,9 @@ fn run(c2s: &[u8], s2c: &[u8], chunk: usize) -> (Vec<Event>, u64, u64) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if data.len() < 5 {
-        return;
-    }
-    let mut len = [0u8; 4];
-    len.copy_from_slice(&data[..4]);
-    let rest = &data[4..];
-    let split = (u32::from_le_bytes(len) as usize).min(rest.len());
-    let (c2s, s2c) = rest.split_at(split);
+    let Some((c2s, s2c, chunk_byte)) = nix_conversation::split(data) else { return };
     let whole = run(c2s, s2c, usize::MAX / 2);
-    let chunk = 1 + data[4] as usize % 61;
+    let chunk = 1 + chunk_byte as usize % 61;
     let pieces = run(c2s, s2c, chunk);
     let lost = |events: &[Event]| events.iter().any(|e| matches!(e, Event::OutOfSync { .. }));
     if !lost(&whole.0) && !lost(&pieces.0) {

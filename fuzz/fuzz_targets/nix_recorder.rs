@@ -1,10 +1,14 @@
 //! Nix records: the relay's decoder (observer `feed_with` + `ConnectionRecorder`) fed arbitrary client and
-//! daemon bytes in chunks, as `nix_observer` lays them out. The relay stamps each read with one time, so log
-//! lines of one read are joined into one event. The same chunks recorded with a fresh time for every event
-//! (nothing joins) are the reference. Checks: no panic; every joined event has `attrs.lines` ≥ 2 and that
-//! many `\n`-separated lines in its body; split back into single-line events, the joined records equal the
-//! reference records (times aside), so joining loses, adds and reorders nothing.
+//! daemon bytes (laid out as `shared/nix_conversation.rs` says) in chunks. The relay stamps each read with
+//! one time, so log lines of one read are joined into one event. The same chunks recorded with a fresh
+//! time for every event (nothing joins) are the reference. Checks: no panic; every joined event has
+//! `attrs.lines` ≥ 2 and that many `\n`-separated lines in its body; split back into single-line events,
+//! the joined records equal the reference records (times aside), so joining loses, adds and reorders
+//! nothing.
 #![no_main]
+
+#[path = "shared/nix_conversation.rs"]
+mod nix_conversation;
 
 use libfuzzer_sys::fuzz_target;
 use logwire_model::Record;
@@ -59,15 +63,8 @@ fn split_joined(records: Vec<Record>) -> Vec<Record> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    if data.len() < 5 {
-        return;
-    }
-    let mut len = [0u8; 4];
-    len.copy_from_slice(&data[..4]);
-    let rest = &data[4..];
-    let split = (u32::from_le_bytes(len) as usize).min(rest.len());
-    let (c2s, s2c) = rest.split_at(split);
-    let chunk = 1 + data[4] as usize * 8;
+    let Some((c2s, s2c, chunk_byte)) = nix_conversation::split(data) else { return };
+    let chunk = 1 + chunk_byte as usize * 8;
     let joined = record(c2s, s2c, chunk, |read| read);
     let mut events = 0;
     let reference = record(c2s, s2c, chunk, |_| {
