@@ -6,10 +6,11 @@
 //!   so, otherwise the op it happened in (daemon activities have parent 0);
 //! - results are events `nix:result:<ResultType>` on the activity's span (`span_id` `act-<activity id>`);
 //!   attrs hold only the typed fields, so a BuildLogLine (its line is the body) has empty attrs: at a
-//!   million lines a build, a JSON map per line was most of the decoder's CPU. Log lines of one activity
-//!   decoded from the same read are one event (body: the lines joined by `\n`; `attrs.lines`: how many),
-//!   since they share their timestamp anyway: a store row per line cost ≈ 1.2 µs of CPU per line, and a
-//!   log-heavy build through `logwire serve` was 40 % slower for it (see `join_log_line`);
+//!   million lines a build, a JSON map per line was most of the decoder's CPU. Consecutive log lines of
+//!   one activity that arrive within [`JOIN_WINDOW_NS`] of the first are one event (body: the lines joined
+//!   by `\n`; `attrs.lines`: how many; `attrs.last_ns`: when the last arrived): a store row per line cost
+//!   ≈ 1.2 µs of CPU per line, and a log-heavy build through `logwire serve` was 40 % slower for it (see
+//!   `join_log_line`);
 //! - STDERR_NEXT is a log record; STDERR_ERROR an error event with its traces; losing sync a warning.
 //!
 //! Strings are bytes on the wire: attrs hold them as text when they are UTF-8, else as
@@ -169,6 +170,14 @@ fn text_body(line: &[u8], attrs: &mut Attrs) -> String {
     }
 }
 
+/// How long after an event's first log line later lines of the same activity may still join it. The
+/// relay hands its records to the store every 20 ms ([`crate::runtime::BATCH_DELAY`]) anyway, so joining
+/// within that window delays nothing; `attrs.last_ns` keeps when the last line arrived.
+pub const JOIN_WINDOW_NS: i64 = 20_000_000;
+
+/// A joined body stops growing at this many bytes: the next line starts a new event.
+pub const JOIN_BODY_MAX: usize = 64 * 1024;
+
 /// Most bytes reserved ahead when a second line joins an event's body (past it, the body grows as usual).
 const JOIN_RESERVE_MAX: usize = 4096;
 
@@ -241,14 +250,17 @@ impl ConnectionRecorder {
         }
     }
 
-    /// Appends `line` to `previous` when that is a log-line event of the same type and activity, observed
-    /// at the same instant (decoded from the same read) and holding text lines only; true when it did.
+    /// Appends `line` to `previous` when that is a log-line event of the same type and activity whose first
+    /// line arrived at most [`JOIN_WINDOW_NS`] before this one, holding text lines only and less than
+    /// [`JOIN_BODY_MAX`] bytes with it; true when it did.
     ///
-    /// Lines that arrive together share their timestamp, so one event per read loses nothing: its body is
-    /// the lines joined by `\n` in wire order, and `attrs.lines` counts them once there are two or more.
-    /// A line that is not UTF-8 or holds a `\n` itself is never joined, so splitting a body at `\n` gives
-    /// back exactly the lines the daemon sent. A log-heavy build writes several times fewer rows this way
-    /// (≈ 9 lines per read in the relay bench: 1 M lines, about 110 k rows).
+    /// Its body is the lines joined by `\n` in wire order; once there are two or more, `attrs.lines` counts
+    /// them and `attrs.last_ns` is the arrival time of the last (`time_ns` stays the first's). A line that
+    /// is not UTF-8 or holds a `\n` itself is never joined, so splitting a body at `\n` gives back exactly
+    /// the lines the daemon sent. Only the record just before (`previous`, the last one still waiting for
+    /// the sink) is ever extended, so nothing is reordered. A log-heavy build writes far fewer rows this
+    /// way: in the relay bench, 1 M lines came in ≈ 136 k reads, and joining only within a read still meant
+    /// a row per read, 0.25 s of the store writer's CPU per build.
     fn join_log_line(
         &self,
         previous: Option<&mut Record>,
@@ -264,7 +276,7 @@ impl ConnectionRecorder {
             return false;
         };
         if previous.kind != Kind::Event
-            || previous.time_ns != time_ns
+            || !(0..=JOIN_WINDOW_NS).contains(&time_ns.saturating_sub(previous.time_ns))
             || *last_type != result_type.to_wire()
             || *last_id != id
             || previous.name != *name
@@ -274,7 +286,7 @@ impl ConnectionRecorder {
         }
         let Ok(line) = std::str::from_utf8(line) else { return false };
         let Some(body) = previous.body.as_mut() else { return false };
-        if memchr::memchr(b'\n', line.as_bytes()).is_some() {
+        if body.len() + 1 + line.len() > JOIN_BODY_MAX || memchr::memchr(b'\n', line.as_bytes()).is_some() {
             return false;
         }
         match previous.attrs.len() {
@@ -288,12 +300,23 @@ impl ConnectionRecorder {
                 body.reserve((8 * (line.len() + 1)).min(JOIN_RESERVE_MAX));
                 push_line(body, line);
                 previous.attrs.insert("lines".into(), 2.into());
+                previous.attrs.insert("last_ns".into(), time_ns.into());
             }
-            1 => {
-                let Some(count) = previous.attrs.get_mut("lines") else { return false };
+            // Joined already: `lines` and `last_ns`, found in one pass over the two.
+            2 => {
+                let (mut count, mut last_ns) = (None, None);
+                for (key, value) in previous.attrs.iter_mut() {
+                    match key.as_str() {
+                        "lines" => count = Some(value),
+                        "last_ns" => last_ns = Some(value),
+                        _ => {}
+                    }
+                }
+                let (Some(count), Some(last_ns)) = (count, last_ns) else { return false };
                 let Some(lines) = count.as_u64() else { return false };
-                push_line(body, line);
                 *count = (lines + 1).into();
+                *last_ns = time_ns.into();
+                push_line(body, line);
             }
             _ => return false,
         }
@@ -581,7 +604,7 @@ mod tests {
     }
 
     #[test]
-    fn log_lines_from_one_read_are_one_event_that_splits_back_into_them() {
+    fn log_lines_close_in_time_are_one_event_that_splits_back_into_them() {
         let mut recorder = ConnectionRecorder::new("c1");
         let mut out = Vec::new();
         let line = ResultType::BuildLogLine;
@@ -591,14 +614,20 @@ mod tests {
         }
         recorder.on_event(&result(6, line, b"other build"), 10, &mut out);
         recorder.on_event(&result(5, line, b"back"), 10, &mut out);
-        // The same activity in the next read, a post-build line, a line with a newline of its own, a line
-        // that is not UTF-8: none of them joins what came before.
+        // The next read, still inside the window of "back": it joins, and `last_ns` says when it came.
         recorder.on_event(&result(5, line, b"next read"), 11, &mut out);
+        // A post-build line, a line with a newline of its own, a line that is not UTF-8: none of them joins
+        // what came before.
         recorder.on_event(&result(5, ResultType::PostBuildLogLine, b"post"), 11, &mut out);
         recorder.on_event(&result(5, line, b"two\nparts"), 11, &mut out);
         recorder.on_event(&result(5, line, b"after the newline"), 11, &mut out);
         recorder.on_event(&result(5, line, b"\xff"), 11, &mut out);
         recorder.on_event(&result(5, line, b"after the bytes"), 11, &mut out);
+        // The window counts from an event's first line: at 11 + JOIN_WINDOW_NS a line still joins "after
+        // the bytes", one nanosecond later it starts a new event. An earlier time never joins.
+        recorder.on_event(&result(5, line, b"window end"), 11 + JOIN_WINDOW_NS, &mut out);
+        recorder.on_event(&result(5, line, b"past the window"), 12 + JOIN_WINDOW_NS, &mut out);
+        recorder.on_event(&result(5, line, b"back in time"), 11, &mut out);
 
         let seen: Vec<_> = out
             .iter()
@@ -609,23 +638,51 @@ mod tests {
             [
                 (10, "nix:result:BuildLogLine", "act-5", "first\n\nthird"),
                 (10, "nix:result:BuildLogLine", "act-6", "other build"),
-                (10, "nix:result:BuildLogLine", "act-5", "back"),
-                (11, "nix:result:BuildLogLine", "act-5", "next read"),
+                (10, "nix:result:BuildLogLine", "act-5", "back\nnext read"),
                 (11, "nix:result:PostBuildLogLine", "act-5", "post"),
                 (11, "nix:result:BuildLogLine", "act-5", "two\nparts"),
                 (11, "nix:result:BuildLogLine", "act-5", "after the newline"),
                 (11, "nix:result:BuildLogLine", "act-5", "\u{fffd}"),
-                (11, "nix:result:BuildLogLine", "act-5", "after the bytes"),
+                (11, "nix:result:BuildLogLine", "act-5", "after the bytes\nwindow end"),
+                (12 + JOIN_WINDOW_NS, "nix:result:BuildLogLine", "act-5", "past the window"),
+                (11, "nix:result:BuildLogLine", "act-5", "back in time"),
             ]
         );
-        // `lines` counts joined lines; a single line keeps empty attrs, a non-UTF-8 one its exact bytes.
+        // `lines` counts joined lines and `last_ns` is the last one's time; a single line keeps empty
+        // attrs, a non-UTF-8 one its exact bytes.
         assert_eq!(out[0].attrs.get("lines"), Some(&Value::from(3)));
-        assert!(out[1].attrs.is_empty() && out[5].attrs.is_empty());
-        assert_eq!(out[7].attrs["bytes"]["hex"], "ff");
+        assert_eq!(out[0].attrs.get("last_ns"), Some(&Value::from(10)));
+        assert_eq!(out[2].attrs.get("lines"), Some(&Value::from(2)));
+        assert_eq!(out[2].attrs.get("last_ns"), Some(&Value::from(11)));
+        assert_eq!(out[7].attrs.get("last_ns"), Some(&Value::from(11 + JOIN_WINDOW_NS)));
+        assert!(out[1].attrs.is_empty() && out[5].attrs.is_empty() && out[8].attrs.is_empty());
+        assert_eq!(out[6].attrs["bytes"]["hex"], "ff");
         // A join never crosses into a record that is not a log line (here an activity's start).
         recorder.on_event(&start(5, 0, ActivityType::Build, vec![]), 11, &mut out);
         recorder.on_event(&result(5, line, b"after a start"), 11, &mut out);
         assert_eq!(out.last().unwrap().body.as_deref(), Some("after a start"));
+    }
+
+    #[test]
+    fn a_joined_body_stops_growing_at_its_cap() {
+        let mut recorder = ConnectionRecorder::new("c1");
+        let mut out = Vec::new();
+        let text = vec![b'x'; 1000];
+        let lines = 3 * JOIN_BODY_MAX / text.len();
+        for _ in 0..lines {
+            recorder.on_event(&result(5, ResultType::BuildLogLine, &text), 10, &mut out);
+        }
+        assert!(out.len() >= 3, "{} events", out.len());
+        let mut total = 0;
+        for r in &out {
+            let body = r.body.as_deref().unwrap();
+            assert!(body.len() <= JOIN_BODY_MAX, "{} bytes", body.len());
+            let n = body.split('\n').count();
+            assert!(body.split('\n').all(|l| l.len() == text.len()));
+            assert_eq!(r.attrs.get("lines").and_then(Value::as_u64).unwrap_or(1), n as u64);
+            total += n;
+        }
+        assert_eq!(total, lines, "every line is in exactly one event");
     }
 
     #[test]

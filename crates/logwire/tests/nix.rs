@@ -146,7 +146,7 @@ fn build_span(db: &Path, name: &str) -> (String, Option<String>, Vec<String>) {
         ),
     )
     .iter()
-    // Lines decoded from one read are one event, its body the lines joined by '\n'.
+    // Lines that arrive close together are one event, its body the lines joined by '\n'.
     .flat_map(|r| r["body"].as_str().unwrap().split('\n').map(str::to_string).collect::<Vec<_>>())
     .collect();
     (trace_id, parent, lines)

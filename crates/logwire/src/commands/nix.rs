@@ -131,7 +131,7 @@ impl Tree {
                         node.phase = r.attrs.get("phase").and_then(|v| v.as_str()).unwrap_or_default().to_string();
                     }
                     "nix:result:BuildLogLine" | "nix:result:PostBuildLogLine" => {
-                        // Lines decoded from one read come as one event, its body the lines joined by '\n'.
+                        // Lines that arrive close together come as one event, its body the lines joined by '\n'.
                         node.last_line = r.body.as_deref().and_then(|b| b.rsplit('\n').next()).map(str::to_string)
                     }
                     "nix:result:Progress" => node.progress = int("done").zip(int("expected")),
