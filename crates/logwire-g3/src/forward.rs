@@ -305,22 +305,19 @@ impl<'a> Reader<'a> {
         Ok(Item::Ext(ty, self.take(n)?))
     }
 
-    /// Skip one whole value (containers included) without recursion: a count of items still owed is enough.
+    /// Skip one whole value (containers included), measured by [`scan_value`]'s marker table rather than
+    /// decoded item by item: slicing out each record this way was a fifth of the fluentd decode.
     fn skip(&mut self) -> Result<(), DecodeError> {
-        let mut owed: u64 = 1;
-        while owed > 0 {
-            owed -= 1;
-            match self.item()? {
-                Item::Array(n) => owed = owed.saturating_add(n as u64),
-                Item::Map(n) => owed = owed.saturating_add(2 * n as u64),
-                _ => {}
+        let rest = &self.buf[self.pos..];
+        match scan_value(rest, rest.len()) {
+            Ok(Some(len)) => {
+                self.pos += len;
+                Ok(())
             }
-            // Each owed item takes at least a byte: more than remain cannot be there.
-            if owed > (self.buf.len() - self.pos) as u64 {
-                return Err(short());
-            }
+            // Running past the end of what is there is a short value here, whatever the scan calls it.
+            Ok(None) | Err(DecodeError::TooLarge { .. }) => Err(short()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// The bytes of the next whole value.
@@ -505,8 +502,13 @@ fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
+/// Text of a string value: borrowed when it is UTF-8 (checked with `from_utf8`, several times faster on
+/// these short ASCII values than `from_utf8_lossy`'s chunked scan), else the lossy copy.
 fn text_of(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// One event's record (the msgpack bytes of a map) → a [`G3Log`]; `msg` becomes the message. Values are
