@@ -13,7 +13,7 @@
 
 use crate::error::DecodeError;
 use crate::log::{EventTime, G3Log, Origin};
-use crate::schema::WireValue;
+use crate::schema::{known_field_bytes, WireValue};
 use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
 use std::io::Read;
@@ -520,13 +520,12 @@ pub fn event_to_log(tag: &str, time: EventTime, record: &[u8]) -> Result<G3Log, 
     // Each pair takes at least 2 bytes: bound the reservation by what is there.
     let mut wire = Vec::with_capacity(n.min(record.len() / 2));
     for _ in 0..n {
-        let key = match r.item()? {
-            Item::Str(k) | Item::Bin(k) => utf8(k).ok_or_else(|| forward_err("record key is not a string"))?,
-            _ => return Err(forward_err("record key is not a string")),
+        let (Item::Str(key) | Item::Bin(key)) = r.item()? else {
+            return Err(forward_err("record key is not a string"));
         };
         let start = r.pos;
         let item = r.item()?;
-        if key == "msg" {
+        if key == b"msg" {
             // Always the message, even when it is not valid UTF-8 text (found by fuzzing: kept as a field it
             // came back as a second `msg` key).
             msg = match item {
@@ -551,7 +550,12 @@ pub fn event_to_log(tag: &str, time: EventTime, record: &[u8]) -> Result<G3Log, 
                 WireValue::Str(Cow::Owned(display_of(r.value_bytes()?)?))
             }
         };
-        wire.push((Cow::Borrowed(key), value));
+        // Only names g3proxy does not write need their UTF-8 checked: the known ones are text already.
+        let key = match known_field_bytes(key) {
+            Some(field) => Ok(field),
+            None => Err(utf8(key).ok_or_else(|| forward_err("record key is not a string"))?),
+        };
+        wire.push((key, value));
     }
     G3Log::from_wire(wire, msg, Origin::Fluentd { tag: tag.to_string(), time })
 }

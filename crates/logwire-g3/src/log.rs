@@ -1,6 +1,6 @@
 //! One decoded g3proxy log record, whatever format it came in.
 
-use crate::schema::{lookup, type_wire, LogType, Reason, WireValue};
+use crate::schema::{type_wire, LogType, Reason, WireKey, WireValue};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -80,8 +80,8 @@ pub struct G3Log {
 impl G3Log {
     /// Build from wire pairs: every value goes through [`crate::schema::type_value`]. Fails with
     /// [`crate::DecodeError::NotG3`] when there is no `log_type`.
-    pub(crate) fn from_wire<'a>(
-        pairs: impl IntoIterator<Item = (Cow<'a, str>, WireValue<'a>)>,
+    pub(crate) fn from_wire<'a, K: WireKey>(
+        pairs: impl IntoIterator<Item = (K, WireValue<'a>)>,
         msg: String,
         origin: Origin,
     ) -> Result<G3Log, crate::DecodeError> {
@@ -90,11 +90,7 @@ impl G3Log {
         let mut fields = Vec::with_capacity(pairs.size_hint().0);
         let mut untyped = Vec::new();
         for (key, wire) in pairs {
-            let (ty, known) = lookup(&key);
-            let key: FieldName = match known {
-                Some(name) => Cow::Borrowed(name),
-                None => Cow::Owned(key.into_owned()),
-            };
+            let (ty, key) = key.resolve();
             let value = match type_wire(ty, wire) {
                 Ok(v) => v,
                 Err(kept) => {

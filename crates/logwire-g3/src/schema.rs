@@ -228,6 +228,18 @@ macro_rules! known_fields {
                 _ => None,
             }
         }
+
+        /// [`known_field`] of a key still in wire bytes: a known name is UTF-8 already, so a decoder
+        /// only has to check the keys it does not know.
+        pub(crate) fn known_field_bytes(key: &[u8]) -> Option<&'static KnownField> {
+            $($(
+                if key == $name.as_bytes() {
+                    const FIELD: KnownField = KnownField::new($name, FieldType::$ty);
+                    return Some(&FIELD);
+                }
+            )+)*
+            None
+        }
     };
 }
 
@@ -270,6 +282,32 @@ pub fn field_type(key: &str) -> FieldType {
 /// `key` as a `'static` string when it is one of the names g3proxy writes.
 pub fn known_name(key: &str) -> Option<&'static str> {
     lookup(key).1
+}
+
+/// A field name as a decoder found it, resolved to its type and the name a [`crate::G3Log`] keeps.
+pub(crate) trait WireKey {
+    fn resolve(self) -> (FieldType, crate::log::FieldName);
+}
+
+/// A name as text: looked up here.
+impl WireKey for Cow<'_, str> {
+    fn resolve(self) -> (FieldType, crate::log::FieldName) {
+        match known_field(&self) {
+            Some(field) => (field.ty, Cow::Borrowed(field.name)),
+            None => (FieldType::Text, Cow::Owned(self.into_owned())),
+        }
+    }
+}
+
+/// A name the decoder looked up already (`Ok`: one g3proxy writes), so wire bytes need no UTF-8 check
+/// when they are a known name.
+impl WireKey for Result<&'static KnownField, &str> {
+    fn resolve(self) -> (FieldType, crate::log::FieldName) {
+        match self {
+            Ok(field) => (field.ty, Cow::Borrowed(field.name)),
+            Err(other) => (FieldType::Text, Cow::Owned(other.to_string())),
+        }
+    }
 }
 
 /// A value as it came off the wire, before typing.
