@@ -529,6 +529,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn known_names_are_found_the_same_from_text_and_from_bytes() {
+        for name in KNOWN_NAMES {
+            let (text, bytes) = (known_field(name).unwrap(), known_field_bytes(name.as_bytes()).unwrap());
+            assert_eq!((text.name, text.ty, text.bit), (bytes.name, bytes.ty, bytes.bit), "{name}");
+        }
+        for other in ["", "task", "task_id ", "Task_id", "msg\0", "rsp_statu"] {
+            assert!(known_field(other).is_none() && known_field_bytes(other.as_bytes()).is_none(), "{other:?}");
+        }
+        assert!(known_field_bytes(b"task_\xffid").is_none());
+    }
+
+    #[test]
     fn the_plain_v4_socket_check_accepts_only_what_the_full_parser_accepts() {
         for ok in ["127.0.0.1:13128", "0.0.0.0:0", "255.255.255.255:65535", "10.2.30.44:8080"] {
             assert!(is_plain_v4_socket(ok), "{ok}");
