@@ -7,19 +7,23 @@
 //! borrowed to a callback that touches its log line. Also printed, for information: the bare
 //! `MessageRef::decode`, the owned `Message::decode` (`Observer::feed` + `poll_event`), and the whole
 //! decoder task (observer + `ConnectionRecorder` building the records), fed 64 KiB reads and, as in the
-//! relay bench, reads of ≈ 930 bytes (≈ 8 lines), each stamped with its own time.
+//! relay bench, reads of ≈ 930 bytes (≈ 8 lines), each stamped with its own time (37 µs apart, as there)
+//! and the records handed off in batches every 20 ms of those times, as the relay does (`BATCH_DELAY`):
+//! log lines join across the reads of a batch.
 //!
 //!     cargo bench -p logwire-nix --bench decode
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use logwire_model::Record;
 use logwire_nix::handshake::{encode_client_magic, ClientHello, DaemonHello};
 use logwire_nix::logger::{
     ActivityResult, ActivityType, Field, FieldRef, Message, MessageRef, ResultType, StartActivity, Verbosity,
 };
 use logwire_nix::observer::{Event, EventRef, Observer};
 use logwire_nix::record::ConnectionRecorder;
+use logwire_nix::runtime::{BATCH_DELAY, BATCH_RECORDS};
 use logwire_nix::wire::{put_bytes_list, put_u64, Limits, Reader};
 use logwire_nix::ProtocolVersion;
 
@@ -28,6 +32,9 @@ const CHUNK: usize = 64 * 1024;
 
 /// What a relay read carries on average in the relay bench (`relay_overhead`: ≈ 930 bytes, ≈ 8 lines).
 const RELAY_READ: usize = 930;
+
+/// Time between two relay reads in the relay bench (≈ 5 s for ≈ 136 k reads of a 1 M-line build).
+const READ_GAP_NS: i64 = 37_000;
 
 /// Client → daemon: magic, hello, BuildPaths of one derivation. Daemon → client: hello and the empty
 /// startup log block, to which the log stream is appended.
@@ -90,26 +97,38 @@ fn observer_owned_decode(c2s: &[u8], s2c: &[u8]) -> (usize, usize) {
     (messages, line_bytes)
 }
 
-/// The relay's whole decoder task: observer plus the records it stores (handed off per chunk), each chunk
-/// stamped with its own read time as the relay does.
+/// The relay's whole decoder task: observer plus the records it stores, each chunk stamped with its own
+/// read time and the records handed off as the relay does (every `BATCH_DELAY` of those times, or at
+/// `BATCH_RECORDS`). Returns how many messages the records hold.
 fn relay_decode_and_map(c2s: &[u8], s2c: &[u8], chunk_size: usize) -> usize {
+    let batch_delay_ns = BATCH_DELAY.as_nanos() as i64;
     let mut observer = Observer::default();
     let mut recorder = ConnectionRecorder::new("bench");
     let mut records = Vec::new();
     let mut stored = 0;
+    // Joined log lines hold `attrs.lines` messages: count those.
+    let mut hand_off = |records: &mut Vec<Record>| {
+        stored +=
+            records.iter().map(|r| r.attrs.get("lines").and_then(|n| n.as_u64()).unwrap_or(1) as usize).sum::<usize>();
+        black_box(std::mem::take(records));
+    };
     observer.feed_with(logwire_nix::observer::Direction::ClientToDaemon, c2s, |event| {
         recorder.on_event_ref(&event, 0, &mut records)
     });
+    let mut batch_since = 0;
     for (i, chunk) in s2c.chunks(chunk_size).enumerate() {
-        let time_ns = 1 + i as i64;
+        let time_ns = (1 + i as i64) * READ_GAP_NS;
+        if records.is_empty() {
+            batch_since = time_ns;
+        }
         observer.feed_with(logwire_nix::observer::Direction::DaemonToClient, chunk, |event| {
             recorder.on_event_ref(&event, time_ns, &mut records)
         });
-        // Log lines from one read are one record (`attrs.lines` of them): count the messages they hold.
-        stored +=
-            records.iter().map(|r| r.attrs.get("lines").and_then(|n| n.as_u64()).unwrap_or(1) as usize).sum::<usize>();
-        black_box(std::mem::take(&mut records));
+        if records.len() >= BATCH_RECORDS || time_ns - batch_since >= batch_delay_ns {
+            hand_off(&mut records);
+        }
     }
+    hand_off(&mut records);
     stored
 }
 
@@ -231,7 +250,7 @@ fn main() {
     assert_eq!(
         records.0,
         anchor_counts.0 + 1,
-        "every message but LAST in a record (log lines joined per read), plus handshake and op start"
+        "every message but LAST in a record (joined log lines counted), plus handshake and op start"
     );
     let mb = bytes.len() as f64 / 1e6;
     let line = |name: &str, t: Duration| {
