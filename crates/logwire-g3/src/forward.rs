@@ -13,7 +13,7 @@
 
 use crate::error::DecodeError;
 use crate::log::{EventTime, G3Log, Origin};
-use crate::schema::{known_field_bytes, WireValue};
+use crate::schema::{known_field_bytes, LookedUpKey, WireValue};
 use bytes::{Bytes, BytesMut};
 use std::borrow::Cow;
 use std::io::Read;
@@ -552,8 +552,8 @@ pub fn event_to_log(tag: &str, time: EventTime, record: &[u8]) -> Result<G3Log, 
         };
         // Only names g3proxy does not write need their UTF-8 checked: the known ones are text already.
         let key = match known_field_bytes(key) {
-            Some(field) => Ok(field),
-            None => Err(utf8(key).ok_or_else(|| forward_err("record key is not a string"))?),
+            Some(field) => LookedUpKey::Known(field),
+            None => LookedUpKey::Other(utf8(key).ok_or_else(|| forward_err("record key is not a string"))?),
         };
         wire.push((key, value));
     }

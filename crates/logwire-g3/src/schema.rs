@@ -230,7 +230,9 @@ macro_rules! known_fields {
         }
 
         /// [`known_field`] of a key still in wire bytes: a known name is UTF-8 already, so a decoder
-        /// only has to check the keys it does not know.
+        /// only has to check the keys it does not know. `known_field` keeps its own `match` rather than
+        /// calling this: on text keys the `match` ran fewer instructions (callgrind, CEE decode: 336.5M
+        /// against 360.2M through this chain).
         pub(crate) fn known_field_bytes(key: &[u8]) -> Option<&'static KnownField> {
             $($(
                 if key == $name.as_bytes() {
@@ -299,13 +301,19 @@ impl WireKey for Cow<'_, str> {
     }
 }
 
-/// A name the decoder looked up already (`Ok`: one g3proxy writes), so wire bytes need no UTF-8 check
-/// when they are a known name.
-impl WireKey for Result<&'static KnownField, &str> {
+/// A name the decoder looked up already in its wire bytes ([`known_field_bytes`]), so a known name needs
+/// no UTF-8 check.
+pub(crate) enum LookedUpKey<'a> {
+    Known(&'static KnownField),
+    /// Not a name g3proxy writes (checked to be UTF-8).
+    Other(&'a str),
+}
+
+impl WireKey for LookedUpKey<'_> {
     fn resolve(self) -> (FieldType, crate::log::FieldName) {
         match self {
-            Ok(field) => (field.ty, Cow::Borrowed(field.name)),
-            Err(other) => (FieldType::Text, Cow::Owned(other.to_string())),
+            LookedUpKey::Known(field) => (field.ty, Cow::Borrowed(field.name)),
+            LookedUpKey::Other(other) => (FieldType::Text, Cow::Owned(other.to_string())),
         }
     }
 }
