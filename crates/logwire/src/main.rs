@@ -11,10 +11,17 @@ use std::process::ExitCode;
 /// Protocol-native structured logging for network daemons.
 ///
 /// logwire speaks the log and event channels of network daemons in their own wire formats, turns them
-/// into one span/event model and stores them in an embedded SQLite file. Today: HAProxy SPOE/SPOP
-/// (logwire is the SPOA agent HAProxy sends its stream events to).
+/// into one span/event model and stores them in an embedded SQLite file (`--db`, default logwire.db):
+///
+///   HAProxy SPOE/SPOP   logwire is the SPOA agent: `serve` (on by default, 127.0.0.1:12345)
+///   Nix daemon          a transparent relay: `serve --nix-socket PATH`, or `nix -- <command>`
+///   qlog (QUIC, HTTP/3) `serve --qlog-dir DIR` watches a QLOGDIR; `qlog` reads and converts files
+///   g3proxy             `serve --syslog-udp/--syslog-tcp/--syslog-unix/--fluentd`; `g3 import`, `g3 stats`
+///
+/// Then `query` runs SQL on what was stored and `tail` follows it as it arrives. Every listener binds to
+/// loopback unless given another address.
 #[derive(Parser)]
-#[command(name = "logwire", version, propagate_version = true)]
+#[command(name = "logwire", version, propagate_version = true, verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

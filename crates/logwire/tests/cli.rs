@@ -86,6 +86,33 @@ fn clear_errors() {
     assert!(help.contains("--spop") && help.contains("127.0.0.1:12345") && help.contains("--rules"), "{help}");
 }
 
+/// The overview in `logwire --help` names every source and how to start it; each flag and command it names
+/// must exist, so the overview cannot drift from the real command line.
+#[test]
+fn the_overview_names_every_source_and_only_real_flags() {
+    let out = logwire(&["--help"]);
+    assert!(out.status.success());
+    let overview = String::from_utf8_lossy(&out.stdout);
+    for source in ["HAProxy SPOE/SPOP", "Nix daemon", "qlog", "g3proxy"] {
+        assert!(overview.contains(source), "{source} missing from:\n{overview}");
+    }
+    let serve = String::from_utf8_lossy(&logwire(&["serve", "--help"]).stdout).into_owned();
+    // The overview is the text above the usage line (below it, subcommand summaries name their own flags).
+    let overview = overview.split("Usage:").next().unwrap_or_default();
+    let named: Vec<&str> = overview
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .collect();
+    assert!(named.len() >= 7, "the overview names the serve flags: {named:?}");
+    for flag in named {
+        assert!(serve.contains(&format!("{flag} ")) || serve.contains(&format!("{flag}\n")), "`serve` has no {flag}");
+    }
+    for command in ["query", "tail", "nix", "qlog", "g3"] {
+        let out = logwire(&[command, "--help"]);
+        assert!(out.status.success(), "`logwire {command} --help` failed");
+    }
+}
+
 /// Storage never delays an ACK: with the store's file locked by another writer, every NOTIFY is still
 /// answered; the records that do not fit the queue are dropped, counted, printed and recorded.
 #[test]
