@@ -6,7 +6,8 @@
 //! hold a valid PING), bit 1 also requires a user. The rest is the client's stream, through a
 //! `ServerSession`: records are only ever taken once the handshake passed; a refused handshake or an error
 //! ends the stream; every PONG decodes as one and, when it says ok, proves the key. The same bytes also go
-//! through the client-side decoder of server messages.
+//! through the client-side decoder of server messages. Bits 2–7 pick a read size: fed in reads of that
+//! size, the decoder must give the same messages as when it has the whole stream at once.
 #![no_main]
 
 use bytes::BytesMut;
@@ -40,8 +41,37 @@ fn check_events(tag: &str, events: &[(logwire_g3::EventTime, bytes::Bytes)]) {
     }
 }
 
+/// The messages a decoder gives for `stream` fed in pieces of `step` bytes, and whether it ended without
+/// an error.
+fn messages(stream: &[u8], step: usize) -> (Vec<ForwardMessage>, bool) {
+    let mut decoder = ForwardDecoder::with_max_len(1 << 16);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in stream.chunks(step.max(1)) {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(m)) => out.push(m),
+                Ok(None) => break,
+                Err(_) => return (out, false),
+            }
+        }
+    }
+    (out, true)
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, stream)) = data.split_first() else { return };
+    // However the stream is cut into reads, the decoder gives the same messages (it goes on with a
+    // message from where the last read stopped).
+    let (whole, whole_ok) = messages(stream, stream.len());
+    let (pieces, pieces_ok) = messages(stream, 1 + usize::from(mode >> 2));
+    let common = whole.len().min(pieces.len());
+    assert_eq!(whole[..common], pieces[..common]);
+    if whole_ok && pieces_ok {
+        assert_eq!(whole.len(), pieces.len());
+    }
+
     // The client-side decoder must not panic on anything either.
     let mut server_bytes = BytesMut::from(stream);
     while let Ok(Some(_)) = decode_server_message(&mut server_bytes) {}

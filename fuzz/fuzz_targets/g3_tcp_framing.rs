@@ -1,5 +1,6 @@
-//! RFC 6587 framing over arbitrary bytes split at an arbitrary point: no panic, the same frames whatever
-//! the split, and each frame through the syslog decoder. Byte 0 picks the split point.
+//! RFC 6587 framing over arbitrary bytes split at an arbitrary point, and cut into small reads: no panic,
+//! the same frames whatever the split, and each frame through the syslog decoder. Byte 0 picks the split
+//! point and the read size.
 #![no_main]
 
 use bytes::BytesMut;
@@ -36,6 +37,10 @@ fuzz_target!(|data: &[u8]| {
     if whole.1 && split.1 {
         assert_eq!(whole.0, split.0);
     }
+    // Many small reads: the search for a line's end goes on where the last read stopped.
+    let pieces: Vec<&[u8]> = stream.chunks(1 + cut % 16).collect();
+    let many = frames(&pieces);
+    assert_eq!(whole, many, "the same frames, and the same error, however the stream was read");
     for f in &whole.0 {
         let _ = logwire_g3::syslog::decode(f);
     }

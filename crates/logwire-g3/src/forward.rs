@@ -50,98 +50,141 @@ pub struct Ping {
 
 /// Length of the complete msgpack value at the start of `buf`, `None` if more bytes are needed.
 pub fn scan_value(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeError> {
-    let too_large = |len| DecodeError::TooLarge { len, limit: max_len };
-    // Items still to read at each open container level (on the stack: this runs once per message).
-    let mut stack = [0u64; MAX_DEPTH];
-    let mut depth = 0usize;
-    let mut pos = 0usize;
-    let mut remaining: u64 = 1;
-    loop {
-        while remaining == 0 {
-            if depth == 0 {
-                return Ok(Some(pos));
-            }
-            depth -= 1;
-            remaining = stack[depth];
-        }
-        remaining -= 1;
-        let Some(&m) = buf.get(pos) else { return check_need(pos, max_len) };
-        let be = |n: usize| -> Option<u64> {
-            buf.get(pos + 1..pos + 1 + n).map(|b| b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
-        };
-        // (bytes of this item before any child, children count)
-        let (skip, children): (u64, u64) = match m {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0),
-            0x80..=0x8f => (1, 2 * u64::from(m & 0x0f)),
-            0x90..=0x9f => (1, u64::from(m & 0x0f)),
-            0xa0..=0xbf => (1 + u64::from(m & 0x1f), 0),
-            0xc4 | 0xd9 => match be(1) {
-                Some(n) => (2 + n, 0),
-                None => return check_need(pos, max_len),
-            },
-            0xc5 | 0xda => match be(2) {
-                Some(n) => (3 + n, 0),
-                None => return check_need(pos, max_len),
-            },
-            0xc6 | 0xdb => match be(4) {
-                Some(n) => (5 + n, 0),
-                None => return check_need(pos, max_len),
-            },
-            0xc7 => match be(1) {
-                Some(n) => (3 + n, 0),
-                None => return check_need(pos, max_len),
-            },
-            0xc8 => match be(2) {
-                Some(n) => (4 + n, 0),
-                None => return check_need(pos, max_len),
-            },
-            0xc9 => match be(4) {
-                Some(n) => (6 + n, 0),
-                None => return check_need(pos, max_len),
-            },
-            0xca | 0xce | 0xd2 => (5, 0),
-            0xcb | 0xcf | 0xd3 => (9, 0),
-            0xcc | 0xd0 => (2, 0),
-            0xcd | 0xd1 => (3, 0),
-            0xd4 => (3, 0),
-            0xd5 => (4, 0),
-            0xd6 => (6, 0),
-            0xd7 => (10, 0),
-            0xd8 => (18, 0),
-            0xdc => match be(2) {
-                Some(n) => (3, n),
-                None => return check_need(pos, max_len),
-            },
-            0xdd => match be(4) {
-                Some(n) => (5, n),
-                None => return check_need(pos, max_len),
-            },
-            0xde => match be(2) {
-                Some(n) => (3, 2 * n),
-                None => return check_need(pos, max_len),
-            },
-            0xdf => match be(4) {
-                Some(n) => (5, 2 * n),
-                None => return check_need(pos, max_len),
-            },
-            0xc1 => return Err(DecodeError::Msgpack("reserved marker 0xc1")),
-        };
-        let end = (pos as u64).saturating_add(skip);
-        // Every child takes at least one byte, so more children than bytes left cannot fit.
-        if end.saturating_add(children) > max_len as u64 {
-            return Err(too_large(usize::try_from(end.saturating_add(children)).unwrap_or(usize::MAX)));
-        }
-        pos = end as usize;
-        if pos > buf.len() {
+    ValueScan::new().resume(buf, max_len)
+}
+
+/// How far the walk over one msgpack value has got. A value that arrives in pieces is walked once: each
+/// call goes on from where the last one stopped instead of starting over, which on a value of many small
+/// items trickling in would cost the whole value again per read.
+#[derive(Debug, Clone)]
+struct ValueScan {
+    /// Items still to read at each open container level.
+    stack: [u64; MAX_DEPTH],
+    depth: usize,
+    /// Where the next item starts.
+    pos: usize,
+    /// Items still to read at the current level.
+    remaining: u64,
+}
+
+impl ValueScan {
+    const fn new() -> Self {
+        ValueScan { stack: [0; MAX_DEPTH], depth: 0, pos: 0, remaining: 1 }
+    }
+
+    /// Start over for the next value. The stack keeps its old entries: a level is always written before
+    /// it is read.
+    fn reset(&mut self) {
+        (self.depth, self.pos, self.remaining) = (0, 0, 1);
+    }
+
+    /// Go on over `buf`, which must hold the bytes of the earlier calls and maybe more after them: the
+    /// value's length once it is complete, `None` if more bytes are needed. Inlined, so that a one-shot
+    /// [`scan_value`] keeps its state in registers.
+    #[inline(always)]
+    fn resume(&mut self, buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeError> {
+        let too_large = |len| DecodeError::TooLarge { len, limit: max_len };
+        // The last call stopped inside a string or binary whose bytes had not all come.
+        if self.pos > buf.len() {
             return Ok(None);
         }
-        if children > 0 {
-            if depth >= MAX_DEPTH {
-                return Err(DecodeError::Msgpack("nested deeper than 32"));
+        // Worked on in locals (registers) and stored back whenever the walk stops.
+        let (mut depth, mut pos, mut remaining) = (self.depth, self.pos, self.remaining);
+        macro_rules! stop {
+            ($result:expr) => {{
+                (self.depth, self.pos, self.remaining) = (depth, pos, remaining);
+                return $result;
+            }};
+        }
+        loop {
+            while remaining == 0 {
+                if depth == 0 {
+                    stop!(Ok(Some(pos)));
+                }
+                depth -= 1;
+                remaining = self.stack[depth];
             }
-            stack[depth] = remaining;
-            depth += 1;
-            remaining = children;
+            let at = pos;
+            let Some(&m) = buf.get(at) else { stop!(check_need(at, max_len)) };
+            let be = |n: usize| -> Option<u64> {
+                buf.get(at + 1..at + 1 + n).map(|b| b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+            };
+            // (bytes of this item before any child, children count); an item whose header is not all
+            // there yet is read again from its marker on the next call.
+            let (skip, children): (u64, u64) = match m {
+                0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0),
+                0x80..=0x8f => (1, 2 * u64::from(m & 0x0f)),
+                0x90..=0x9f => (1, u64::from(m & 0x0f)),
+                0xa0..=0xbf => (1 + u64::from(m & 0x1f), 0),
+                0xc4 | 0xd9 => match be(1) {
+                    Some(n) => (2 + n, 0),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xc5 | 0xda => match be(2) {
+                    Some(n) => (3 + n, 0),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xc6 | 0xdb => match be(4) {
+                    Some(n) => (5 + n, 0),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xc7 => match be(1) {
+                    Some(n) => (3 + n, 0),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xc8 => match be(2) {
+                    Some(n) => (4 + n, 0),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xc9 => match be(4) {
+                    Some(n) => (6 + n, 0),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xca | 0xce | 0xd2 => (5, 0),
+                0xcb | 0xcf | 0xd3 => (9, 0),
+                0xcc | 0xd0 => (2, 0),
+                0xcd | 0xd1 => (3, 0),
+                0xd4 => (3, 0),
+                0xd5 => (4, 0),
+                0xd6 => (6, 0),
+                0xd7 => (10, 0),
+                0xd8 => (18, 0),
+                0xdc => match be(2) {
+                    Some(n) => (3, n),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xdd => match be(4) {
+                    Some(n) => (5, n),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xde => match be(2) {
+                    Some(n) => (3, 2 * n),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xdf => match be(4) {
+                    Some(n) => (5, 2 * n),
+                    None => stop!(check_need(at, max_len)),
+                },
+                0xc1 => return Err(DecodeError::Msgpack("reserved marker 0xc1")),
+            };
+            remaining -= 1;
+            let end = (at as u64).saturating_add(skip);
+            // Every child takes at least one byte, so more children than bytes left cannot fit.
+            if end.saturating_add(children) > max_len as u64 {
+                return Err(too_large(usize::try_from(end.saturating_add(children)).unwrap_or(usize::MAX)));
+            }
+            if children > 0 {
+                if depth >= MAX_DEPTH {
+                    return Err(DecodeError::Msgpack("nested deeper than 32"));
+                }
+                self.stack[depth] = remaining;
+                depth += 1;
+                remaining = children;
+            }
+            pos = end as usize;
+            if pos > buf.len() {
+                stop!(Ok(None));
+            }
         }
     }
 }
@@ -158,23 +201,35 @@ fn check_need(pos: usize, max_len: usize) -> Result<Option<usize>, DecodeError> 
 #[derive(Debug, Clone)]
 pub struct ForwardDecoder {
     max_len: usize,
+    /// The walk over the message at the front of the buffer, kept between calls while it is incomplete.
+    scan: ValueScan,
 }
 
 impl Default for ForwardDecoder {
     fn default() -> Self {
-        ForwardDecoder { max_len: MAX_MESSAGE_LEN }
+        ForwardDecoder::with_max_len(MAX_MESSAGE_LEN)
     }
 }
 
 impl ForwardDecoder {
     pub fn with_max_len(max_len: usize) -> Self {
-        ForwardDecoder { max_len }
+        ForwardDecoder { max_len, scan: ValueScan::new() }
     }
 
-    /// The next message, `None` when more bytes are needed. An error ends the connection (the stream
-    /// cannot be resynchronised).
+    /// The next message, `None` when more bytes are needed. Between calls `buf` may only grow at its end
+    /// (as a read buffer does): an incomplete message is not walked again from its start. An error ends
+    /// the connection (the stream cannot be resynchronised).
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ForwardMessage>, DecodeError> {
-        let Some(len) = scan_value(buf, self.max_len)? else { return Ok(None) };
+        let scanned = self.scan.resume(buf, self.max_len);
+        let len = match scanned {
+            Ok(Some(len)) => len,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                self.scan.reset();
+                return Err(e);
+            }
+        };
+        self.scan.reset();
         let frame = buf.split_to(len).freeze();
         parse_message(&frame).map(Some)
     }
@@ -956,17 +1011,41 @@ mod tests {
             }
         }
         assert_eq!(n, 7);
-        // Byte by byte, the decoder waits for the rest.
+        // Byte by byte, the decoder waits for the rest, going on from where it stopped.
         let mut d = ForwardDecoder::default();
         let mut buf = BytesMut::new();
-        let mut got = 0;
+        let mut got = Vec::new();
         for b in &stream {
             buf.extend_from_slice(&[*b]);
-            while d.decode(&mut buf).unwrap().is_some() {
-                got += 1;
+            while let Some(m) = d.decode(&mut buf).unwrap() {
+                got.push(m);
             }
         }
-        assert_eq!(got, 5);
+        assert_eq!(got, msgs);
+    }
+
+    #[test]
+    fn a_scan_stopped_anywhere_goes_on_to_the_same_length() {
+        let value = enc(&Mp::Array(vec![
+            Mp::from("g3proxy.Task"),
+            Mp::Array(vec![Mp::Array(vec![time(), record()]), Mp::Array(vec![Mp::from(1), Mp::Map(vec![])])]),
+            Mp::Binary(vec![7; 300]),
+            Mp::Map(vec![(Mp::from("chunk"), Mp::from("x".repeat(40)))]),
+        ]));
+        let stream = [value.clone(), vec![0xc0]].concat();
+        let whole = scan_value(&stream, MAX_MESSAGE_LEN).unwrap();
+        assert_eq!(whole, Some(value.len()));
+        for cut in 0..value.len() {
+            let mut scan = ValueScan::new();
+            assert_eq!(scan.resume(&stream[..cut], MAX_MESSAGE_LEN).unwrap(), None, "cut {cut}");
+            // Twice at the same cut: stopping is idempotent.
+            assert_eq!(scan.resume(&stream[..cut], MAX_MESSAGE_LEN).unwrap(), None, "cut {cut}");
+            assert_eq!(scan.resume(&stream, MAX_MESSAGE_LEN).unwrap(), whole, "cut {cut}");
+        }
+        // The limit still holds for a value walked in pieces.
+        let mut scan = ValueScan::new();
+        assert_eq!(scan.resume(&value[..10], 200).unwrap(), None);
+        assert!(matches!(scan.resume(&value, 200), Err(DecodeError::TooLarge { .. })));
     }
 
     #[test]
