@@ -33,9 +33,12 @@ struct Buffer<R> {
 impl<R: Read> Buffer<R> {
     /// Drops `buf[..keep_from]` and reads more (growing the buffer when it is full).
     fn fill(&mut self, keep_from: usize, chunk: usize) -> Result<()> {
-        self.buf.copy_within(keep_from..self.len, 0);
-        self.len -= keep_from;
-        self.base += keep_from;
+        // A record longer than a read is refilled with its RS already at 0: nothing to move.
+        if keep_from > 0 {
+            self.buf.copy_within(keep_from..self.len, 0);
+            self.len -= keep_from;
+            self.base += keep_from;
+        }
         if self.buf.len() - self.len < chunk / 2 {
             self.buf.resize(self.len + chunk, 0);
         }
@@ -53,12 +56,16 @@ impl<R: Read> Buffer<R> {
     /// The next record after `pos` (an RS or the start): `(start of body, end)`, reading more as needed.
     /// `None` at the end of the input.
     fn record(&mut self, pos: &mut usize, chunk: usize) -> Result<Option<(usize, usize)>> {
+        // Bytes of the body already searched for the next RS: a record longer than a read is searched
+        // once, not again after every refill.
+        let mut searched = 0;
         loop {
             match memchr::memchr(RS, &self.buf[*pos..self.len]) {
                 Some(i) => {
                     let body = *pos + i + 1;
-                    if let Some(j) = memchr::memchr(RS, &self.buf[body..self.len]) {
-                        return Ok(Some((body, body + j)));
+                    let from = body + searched;
+                    if let Some(j) = memchr::memchr(RS, &self.buf[from..self.len]) {
+                        return Ok(Some((body, from + j)));
                     }
                     if self.eof {
                         return Ok(Some((body, self.len)));
@@ -67,6 +74,7 @@ impl<R: Read> Buffer<R> {
                         // Cut an endless record here; the rest parses as damage.
                         return Ok(Some((body, body + MAX_RECORD)));
                     }
+                    searched = self.len - body;
                     let keep = *pos + i;
                     self.fill(keep, chunk)?;
                     *pos = 0;
