@@ -30,7 +30,8 @@ pub struct QlogStats {
 enum FileState {
     Tail {
         pos: u64,
-        tail: SeqTail,
+        // Boxed, so that the two variants stay close in size (clippy::large_enum_variant).
+        tail: Box<SeqTail>,
         session: Option<Box<(Header, Trace)>>,
         anchor: Option<Anchor>,
         record: usize,
@@ -62,7 +63,7 @@ pub fn watch(dir: PathBuf, idle: Duration, store: StoreHandle, stats: Arc<QlogSt
                         stats.files.fetch_add(1, Ordering::Relaxed);
                         files.entry(path.clone()).or_insert(FileState::Tail {
                             pos: 0,
-                            tail: SeqTail::new(),
+                            tail: Box::new(SeqTail::new()),
                             session: None,
                             anchor: None,
                             record: 0,
