@@ -10,6 +10,8 @@
 //! bounds-checked reader (strings borrowed, records sliced from the frame, no `rmpv::Value` tree); declared
 //! counts only bound reservations by the bytes present, and `rmpv` is only used for the rare nested value
 //! kept as text, after its own scan. No allocation is sized by an unchecked length, no recursion is unbounded.
+//! CPU is bounded too: [`ForwardDecoder`] keeps its walk between reads, so a message that arrives in many
+//! small reads is walked once, not once per read.
 
 use crate::error::DecodeError;
 use crate::log::{EventTime, G3Log, Origin};
