@@ -223,15 +223,11 @@ impl ForwardDecoder {
     /// the connection (the stream cannot be resynchronised).
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<ForwardMessage>, DecodeError> {
         let scanned = self.scan.resume(buf, self.max_len);
-        let len = match scanned {
-            Ok(Some(len)) => len,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                self.scan.reset();
-                return Err(e);
-            }
-        };
-        self.scan.reset();
+        // A complete message or an error: the next walk starts on the next message.
+        if !matches!(scanned, Ok(None)) {
+            self.scan.reset();
+        }
+        let Some(len) = scanned? else { return Ok(None) };
         let frame = buf.split_to(len).freeze();
         parse_message(&frame).map(Some)
     }

@@ -146,10 +146,9 @@ impl SeqTail {
                 self.taken = self.buf.len();
                 return None;
             };
-            if start > 0 {
-                // An unfinished record keeps its RS at `taken`, so this is a new one.
-                self.open = OpenRecord::default();
-            }
+            // An unfinished record keeps its RS at `taken`; any other start is a new record, and what is
+            // known of the last one was cleared when it was taken.
+            debug_assert!(start == 0 || self.open.scanned == 0);
             let body = start + 1;
             // Only the bytes that came since the last call are searched and scanned.
             let unscanned = body + self.open.scanned;
