@@ -3,8 +3,9 @@
 //! Every capture source in logwire (HAProxy SPOP, the Nix daemon's logging channel, qlog, g3proxy logs)
 //! turns what it sees into [`Record`]s. A record is one row: a time, the protocol it came from, what kind
 //! of thing it is, which trace (connection, session, task) it belongs to, optional span links, a name, a
-//! level, typed attributes and an optional body. Nothing here does I/O; the store crate persists records
-//! and the protocol crates produce them.
+//! level, typed attributes and an optional body. Nothing here does I/O (one scheduling hint for logwire's
+//! own threads aside, in [`sched`]); the store crate persists records and the protocol crates produce
+//! them.
 //!
 //! ## Spans
 //! A span is a pair of records with the same `(source, trace_id, span_id)`: a [`Kind::SpanStart`] and a
@@ -23,6 +24,8 @@
 //! Attribute values are JSON values with their natural types: integers stay numbers, IP addresses are
 //! text, binary data is written as `{"hex": "…"}` by [`binary_value`] so that it stays readable and
 //! lossless.
+
+pub mod sched;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -10,6 +10,7 @@
 //!     NIX_BENCH_LINES=200000 NIX_BENCH_RUNS=5 cargo bench -p logwire-nix --bench relay_overhead
 //!     NIX_BENCH_STORE=1 cargo bench -p logwire-nix --bench relay_overhead
 //!     NIX_BENCH_AA=1 cargo bench -p logwire-nix --bench relay_overhead   # both sides direct: noise floor
+//!     NIX_BENCH_SCHED=normal cargo bench -p logwire-nix --bench relay_overhead   # relay threads not SCHED_BATCH
 //!
 //! Pairs alternate their order (direct first, then relayed first), so drift and run-to-run carry-over
 //! cancel instead of landing on one side.
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logwire_model::Record;
-use logwire_nix::runtime::{serve, RecordSink, RelayStats, Upstream};
+use logwire_nix::runtime::{relay_runtime_builder, serve, RecordSink, RelayStats, Upstream};
 use logwire_store::{Store, WriterConfig};
 
 // The allocator of the `logwire` binary, so the relay's allocations cost what they cost in `logwire serve`.
@@ -116,7 +117,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // The relay runs on its own 2-thread runtime, as in `logwire serve`; the sink counts records.
+    // The relay runs on its own 2-thread runtime, as in `logwire serve` (on 2 cores); the sink counts records.
     let records = Arc::new(AtomicU64::new(0));
     let counted = records.clone();
     let store = std::env::var("NIX_BENCH_STORE").is_ok_and(|v| v == "1").then(|| {
@@ -130,7 +131,12 @@ fn main() {
             handle.try_send(r);
         }
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut builder = relay_runtime_builder();
+    if std::env::var("NIX_BENCH_SCHED").is_ok_and(|v| v == "normal") {
+        // Replaces the builder's hook, so the relay's threads keep the normal policy (the store's do not).
+        builder.on_thread_start(|| {});
+    }
+    let runtime = builder.worker_threads(2).enable_all().build().expect("runtime");
     let stats = Arc::new(RelayStats::default());
     let listener = runtime.block_on(async { tokio::net::UnixListener::bind(&relay_socket) }).expect("bind relay");
     runtime.spawn(serve(listener, Upstream::Socket(daemon_socket.clone()), sink, stats.clone()));

@@ -184,3 +184,33 @@ async fn a_stuck_sink_never_delays_the_bytes() {
     // The records still arrive once the sink moves again.
     assert!(records.iter().any(|r| r.name == "nix:Build"));
 }
+
+/// Field 41 of a /proc/PID/stat line: the scheduling policy (0 normal, 3 batch).
+fn sched_policy(stat: &str) -> u32 {
+    let after_name = &stat[stat.rfind(')').expect("comm ends with )") + 2..];
+    after_name.split(' ').nth(41 - 3).expect("policy field").parse().expect("numeric policy")
+}
+
+#[test]
+fn the_relay_does_not_preempt_but_its_stdio_daemon_runs_normally() {
+    let runtime = logwire_nix::runtime::relay_runtime_builder().worker_threads(2).enable_all().build().unwrap();
+    let worker_is_batch =
+        runtime.block_on(async { tokio::spawn(async { logwire_model::sched::is_throughput_thread() }).await.unwrap() });
+    assert!(worker_is_batch, "relay workers run under SCHED_BATCH");
+
+    // A "daemon" on stdio that answers with its own /proc stat line: the relay forwards it untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let relay_path = dir.path().join("relay.sock");
+    let upstream = Upstream::Stdio { program: "cat".into(), args: vec!["/proc/self/stat".into()] };
+    let sink: RecordSink = Arc::new(|_| {});
+    let stat = runtime.block_on(async {
+        let listener = UnixListener::bind(&relay_path).unwrap();
+        tokio::spawn(serve(listener, upstream, sink, Arc::new(RelayStats::default())));
+        let mut client = UnixStream::connect(&relay_path).await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got)).await.unwrap().unwrap();
+        String::from_utf8(got).unwrap()
+    });
+    assert!(stat.contains("(cat)"), "{stat}");
+    assert_eq!(sched_policy(&stat), 0, "the spawned daemon must not inherit SCHED_BATCH");
+}

@@ -26,6 +26,9 @@
 //! (disk full, database locked past the busy timeout) is counted, its text kept in the stats, retried once,
 //! then given up and counted; the thread keeps going.
 //!
+//! The writer and its checkpoint thread run under `SCHED_BATCH` ([`logwire_model::sched`]): they keep
+//! their share of the CPU, but a batch arriving does not preempt the daemon that produced it.
+//!
 //! Learning that records are durable: [`StoreHandle::flush`] blocks until everything queued before it is
 //! committed; [`StoreHandle::try_send_with_commit`] calls back once the transaction holding the records has
 //! committed (or they were dropped) — what a source that acknowledges its peer (fluentd `ack`) needs.

@@ -353,7 +353,11 @@ impl Store {
         };
         let thread = thread::Builder::new()
             .name("logwire-store-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                // The writer is throughput work: it should not preempt the daemons whose logs it stores.
+                let _ = logwire_model::sched::prefer_throughput();
+                writer.run()
+            })
             .map_err(|source| StoreError::Spawn { path, source })?;
         Ok(WriterGuard { handle: StoreHandle { tx, shared }, thread: Some(thread) })
     }
@@ -405,6 +409,7 @@ impl Checkpointer {
         let thread = thread::Builder::new()
             .name("logwire-store-checkpoint".into())
             .spawn(move || {
+                let _ = logwire_model::sched::prefer_throughput();
                 while let Ok(job) = rx.recv() {
                     match job {
                         Job::Checkpoint => {

@@ -632,3 +632,38 @@ fn attrs_rendered_by_the_producer_are_stored_verbatim_and_read_back_as_attrs() {
     assert_eq!(back.attrs["reuse"], json!(false));
     assert_eq!(got[1].1, sample());
 }
+
+/// The writer and checkpoint threads run under SCHED_BATCH (policy 3, field 41 of their /proc stat), so
+/// a batch arriving does not preempt the daemon that produced it.
+#[cfg(target_os = "linux")]
+#[test]
+fn store_threads_do_not_preempt() {
+    let (_dir, path) = temp_db();
+    let writer = Store::spawn_writer(&path, config()).unwrap();
+    writer.handle().flush().unwrap();
+    let store_thread_policies = || {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("logwire-store-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            policies.push((comm.trim().to_string(), after_name.split(' ').nth(41 - 3).unwrap().to_string()));
+        }
+        policies
+    };
+    // A thread sets its policy as it starts, which may be a moment after spawn_writer returns.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut policies = store_thread_policies();
+    while policies.iter().any(|(_, policy)| policy != "3") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        policies = store_thread_policies();
+    }
+    writer.close().unwrap();
+    // Other tests' writers may be running too: every store thread must be batch, and ours are there.
+    assert!(policies.iter().any(|(comm, _)| comm == "logwire-store-w"), "{policies:?}");
+    assert!(policies.iter().any(|(comm, _)| comm == "logwire-store-c"), "{policies:?}");
+    assert!(policies.iter().all(|(_, policy)| policy == "3"), "{policies:?}");
+}

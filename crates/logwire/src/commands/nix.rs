@@ -310,9 +310,8 @@ pub fn run(args: NixArgs) -> Result<ExitCode> {
         let _ = tx.send(records.clone());
         store_for_sink.try_send(records);
     });
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
-    let stats = runtime.block_on(async { crate::sources::nix::spawn_relay_with_sink(&socket, upstream, sink) })?;
+    let relay = crate::sources::nix::Relay::start(&socket, upstream, sink)?;
+    let stats = relay.stats.clone();
 
     let multi = MultiProgress::new();
     let mut live = Live {
@@ -366,7 +365,7 @@ pub fn run(args: NixArgs) -> Result<ExitCode> {
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    runtime.shutdown_timeout(Duration::from_millis(500));
+    relay.stop();
     let live = display.join().map_err(|_| anyhow::anyhow!("the display thread panicked"))?;
     let _ = std::fs::remove_dir_all(&dir);
     let written = writer.close().context("the store could not be flushed")?;

@@ -113,7 +113,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let g3 = runtime.block_on(crate::sources::g3::start(&args.g3, store.clone(), &args.db))?;
     let qlog =
         crate::sources::qlog::start(args.qlog_dir.as_deref(), Duration::from_secs(args.qlog_idle), store.clone())?;
-    let nix = runtime.block_on(async { crate::sources::nix::start(&args.nix, store.clone()) })?;
+    let nix = crate::sources::nix::start(&args.nix, store.clone())?;
 
     runtime.block_on(async {
         let mut last_dropped = 0;
@@ -139,6 +139,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     });
     println!("logwire: shutting down, flushing the store");
     runtime.shutdown_timeout(Duration::from_millis(500));
+    let nix = nix.map(crate::sources::nix::Relay::stop);
     let qlog_summary = qlog.map(crate::sources::qlog::Watcher::stop);
     let stats = writer.close().context("the store could not be flushed")?;
     println!("logwire: {}", summary(server.as_deref(), &stats));

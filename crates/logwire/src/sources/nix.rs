@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use logwire_nix::runtime::{RecordSink, RelayStats, Upstream};
@@ -39,31 +40,48 @@ pub fn store_sink(store: StoreHandle) -> RecordSink {
     })
 }
 
-/// Binds `path` (replacing a stale socket file) and relays every connection to `upstream`.
-pub fn spawn_relay(path: &Path, upstream: Upstream, store: StoreHandle) -> anyhow::Result<Arc<RelayStats>> {
-    spawn_relay_with_sink(path, upstream, store_sink(store))
+/// The relay, on a tokio runtime of its own whose threads do not preempt the daemon
+/// ([`logwire_nix::runtime::relay_runtime_builder`]); the rest of `serve` keeps the normal policy, so
+/// HAProxy's ACKs are not delayed.
+pub struct Relay {
+    runtime: tokio::runtime::Runtime,
+    pub stats: Arc<RelayStats>,
 }
 
-/// [`spawn_relay`] with any non-blocking record sink.
-pub fn spawn_relay_with_sink(path: &Path, upstream: Upstream, sink: RecordSink) -> anyhow::Result<Arc<RelayStats>> {
-    if std::fs::symlink_metadata(path)
-        .map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
-        .unwrap_or(false)
-    {
-        let _ = std::fs::remove_file(path);
+impl Relay {
+    /// Binds `path` (replacing a stale socket file) and relays every connection to `upstream`, handing
+    /// the records to `sink` (which must not block).
+    pub fn start(path: &Path, upstream: Upstream, sink: RecordSink) -> anyhow::Result<Relay> {
+        let runtime = logwire_nix::runtime::relay_runtime_builder()
+            .enable_all()
+            .build()
+            .context("cannot start the Nix relay's tokio runtime")?;
+        if std::fs::symlink_metadata(path)
+            .map(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            .unwrap_or(false)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+        let listener = runtime
+            .block_on(async { tokio::net::UnixListener::bind(path) })
+            .with_context(|| format!("cannot listen on the unix socket {} for Nix clients", path.display()))?;
+        let stats = Arc::new(RelayStats::default());
+        runtime.spawn(logwire_nix::runtime::serve(listener, upstream, sink, stats.clone()));
+        Ok(Relay { runtime, stats })
     }
-    let listener = tokio::net::UnixListener::bind(path)
-        .with_context(|| format!("cannot listen on the unix socket {} for Nix clients", path.display()))?;
-    let stats = Arc::new(RelayStats::default());
-    tokio::spawn(logwire_nix::runtime::serve(listener, upstream, sink, stats.clone()));
-    Ok(stats)
+
+    /// Stops relaying (open connections are cut after a short grace) and returns the counters.
+    pub fn stop(self) -> Arc<RelayStats> {
+        self.runtime.shutdown_timeout(Duration::from_millis(500));
+        self.stats
+    }
 }
 
-/// Starts the relay if `--nix-socket` was given (inside the tokio runtime) and prints where it listens.
-pub fn start(args: &NixServeArgs, store: StoreHandle) -> anyhow::Result<Option<Arc<RelayStats>>> {
+/// Starts the relay if `--nix-socket` was given and prints where it listens.
+pub fn start(args: &NixServeArgs, store: StoreHandle) -> anyhow::Result<Option<Relay>> {
     let Some(path) = &args.nix_socket else { return Ok(None) };
     let upstream = args.upstream();
-    let stats = spawn_relay(path, upstream.clone(), store)?;
+    let relay = Relay::start(path, upstream.clone(), store_sink(store))?;
     let to = match &upstream {
         Upstream::Socket(socket) => format!("the daemon at {}", socket.display()),
         Upstream::Stdio { program, .. } => format!("`{} --stdio` per connection", program.display()),
@@ -73,7 +91,7 @@ pub fn start(args: &NixServeArgs, store: StoreHandle) -> anyhow::Result<Option<A
         path.display(),
         path.display()
     );
-    Ok(Some(stats))
+    Ok(Some(relay))
 }
 
 /// One summary line for the end of `serve`.
