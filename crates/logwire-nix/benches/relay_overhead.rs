@@ -11,6 +11,7 @@
 //!     NIX_BENCH_STORE=1 cargo bench -p logwire-nix --bench relay_overhead
 //!     NIX_BENCH_AA=1 cargo bench -p logwire-nix --bench relay_overhead   # both sides direct: noise floor
 //!     NIX_BENCH_SCHED=normal cargo bench -p logwire-nix --bench relay_overhead   # relay threads not SCHED_BATCH
+//!     NIX_BENCH_WORKERS=2 cargo bench -p logwire-nix --bench relay_overhead      # two relay worker threads, not one
 //!
 //! Pairs alternate their order (direct first, then relayed first), so drift and run-to-run carry-over
 //! cancel instead of landing on one side.
@@ -117,7 +118,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    // The relay runs on its own 2-thread runtime, as in `logwire serve` (on 2 cores); the sink counts records.
+    // The relay runs on its own runtime, as in `logwire serve`; the sink counts records.
     let records = Arc::new(AtomicU64::new(0));
     let counted = records.clone();
     let store = std::env::var("NIX_BENCH_STORE").is_ok_and(|v| v == "1").then(|| {
@@ -136,7 +137,10 @@ fn main() {
         // Replaces the builder's hook, so the relay's threads keep the normal policy (the store's do not).
         builder.on_thread_start(|| {});
     }
-    let runtime = builder.worker_threads(2).enable_all().build().expect("runtime");
+    if let Ok(workers) = std::env::var("NIX_BENCH_WORKERS") {
+        builder.worker_threads(workers.parse().expect("NIX_BENCH_WORKERS: a thread count"));
+    }
+    let runtime = builder.enable_all().build().expect("runtime");
     let stats = Arc::new(RelayStats::default());
     let listener = runtime.block_on(async { tokio::net::UnixListener::bind(&relay_socket) }).expect("bind relay");
     runtime.spawn(serve(listener, Upstream::Socket(daemon_socket.clone()), sink, stats.clone()));

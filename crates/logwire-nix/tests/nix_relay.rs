@@ -193,7 +193,7 @@ fn sched_policy(stat: &str) -> u32 {
 
 #[test]
 fn the_relay_does_not_preempt_but_its_stdio_daemon_runs_normally() {
-    let runtime = logwire_nix::runtime::relay_runtime_builder().worker_threads(2).enable_all().build().unwrap();
+    let runtime = logwire_nix::runtime::relay_runtime_builder().enable_all().build().unwrap();
     let worker_is_batch =
         runtime.block_on(async { tokio::spawn(async { logwire_model::sched::is_throughput_thread() }).await.unwrap() });
     assert!(worker_is_batch, "relay workers run under SCHED_BATCH");
