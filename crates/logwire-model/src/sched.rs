@@ -4,9 +4,10 @@
 //! not only CPU time but wake-ups: with the default policy, a thread woken by a socket or a queue
 //! preempts whatever runs on that CPU (the Nix daemon writing a build log, say), runs a few
 //! microseconds, and hands the CPU back. Threads whose work is about throughput, not latency (the store's
-//! writer, the Nix relay), use [`prefer_throughput`] instead: they keep their full fair share of the CPU,
-//! but waking them does not preempt anyone, so they run a moment later and do more per wake-up. When a
-//! CPU is idle they still run at once.
+//! writer, the Nix relay while a build log streams), use [`prefer_throughput`] instead: they keep their
+//! full fair share of the CPU, but waking them does not preempt anyone, so they run a moment later and do
+//! more per wake-up. When a CPU is idle they still run at once. The price is latency on a busy machine,
+//! which is why the relay goes back to [`restore_normal`] as soon as a client sends a request.
 
 /// Puts the calling thread under Linux's `SCHED_BATCH` policy: same weight and nice value as before, but
 /// waking it does not preempt.

@@ -10,7 +10,7 @@
 //!     NIX_BENCH_LINES=200000 NIX_BENCH_RUNS=5 cargo bench -p logwire-nix --bench relay_overhead
 //!     NIX_BENCH_STORE=1 cargo bench -p logwire-nix --bench relay_overhead
 //!     NIX_BENCH_AA=1 cargo bench -p logwire-nix --bench relay_overhead   # both sides direct: noise floor
-//!     NIX_BENCH_SCHED=normal cargo bench -p logwire-nix --bench relay_overhead   # relay threads not SCHED_BATCH
+//!     NIX_BENCH_SCHED=normal cargo bench -p logwire-nix --bench relay_overhead   # relay thread never SCHED_BATCH
 //!     NIX_BENCH_WORKERS=2 cargo bench -p logwire-nix --bench relay_overhead      # two relay worker threads, not one
 //!
 //! Pairs alternate their order (direct first, then relayed first), so drift and run-to-run carry-over
@@ -134,7 +134,7 @@ fn main() {
     });
     let mut builder = relay_runtime_builder();
     if std::env::var("NIX_BENCH_SCHED").is_ok_and(|v| v == "normal") {
-        // Replaces the builder's hook, so the relay's threads keep the normal policy (the store's do not).
+        // Replaces the builder's hook, so the relay's thread keeps the normal policy (the store's do not).
         builder.on_thread_start(|| {});
     }
     if let Ok(workers) = std::env::var("NIX_BENCH_WORKERS") {

@@ -9,17 +9,25 @@
 //! records to the sink in batches (up to [`BATCH_RECORDS`] or [`BATCH_DELAY`] old), not per message: a
 //! daemon writes each log line on its own, so per-message hand-offs would wake the store per line.
 //!
-//! Run the relay on its own runtime from [`relay_runtime_builder`]. Its threads are under `SCHED_BATCH`
-//! ([`logwire_model::sched`]): a build's log arrives as one small write per line, and a relay that
-//! preempted the daemon at each one would wake for every line. Without preempting, it wakes a moment
-//! later and forwards the lines written meanwhile in one read and one write. On a busy 2-core machine
-//! (two relay workers, 3 interleaved runs each of `benches/relay_overhead.rs`) this cut the relay's reads
-//! per build by about a quarter, its CPU from 2.15 to 1.70 s, and its overhead on a 1 M-line build from
-//! +18–24 % to +9–10 % (median of pairs). With a CPU free, it is woken at once as before.
+//! Run the relay on its own runtime from [`relay_runtime_builder`]. Its thread picks its scheduling
+//! policy ([`logwire_model::sched`]) from what the connections do:
+//! - **A build log streams** (a connection forwarded [`STREAMING_READS`] daemon reads in a row with
+//!   nothing from its client): `SCHED_BATCH`. A build's log arrives as one small write per line, and a
+//!   relay that preempted the daemon at each one would wake for every line. Without preempting, it wakes
+//!   a moment later and forwards the lines written meanwhile in one read and one write. On a busy 2-core
+//!   machine, for a 1 M-line build (`benches/relay_overhead.rs`, 6 pairs per run, runs interleaved), this
+//!   cut the relay's reads from 131–146 k to 100–119 k, its CPU from 1.9 to 1.4–1.6 s, and its overhead
+//!   from +19–20 % to +4–11 % (median of pairs).
+//! - **The client sends a request:** the normal policy again. Each op crosses the relay twice (request
+//!   and reply). With both CPUs busy, a relay kept under `SCHED_BATCH` waited for its turn at each
+//!   crossing: `nix-instantiate` of 300 derivations took 1.4–2.0 s through it, against 0.3–0.5 s with
+//!   this switch back (and 0.5–1.0 s straight to the daemon).
+//!
+//! With a CPU free, the relay is woken at once under either policy.
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,8 +58,9 @@ impl Upstream {
     }
 }
 
-/// A tokio runtime builder for the relay: one named worker thread under `SCHED_BATCH` (see the module
-/// docs). Add what you need (`enable_all`) and build it.
+/// A tokio runtime builder for the relay: one named worker thread that switches to `SCHED_BATCH` while
+/// a build log streams (see the module docs). Add what you need (`enable_all`) and build it. The relay
+/// also runs on any other runtime, under whatever policy that runtime's threads have.
 ///
 /// One worker keeps each connection's forwarding and decoding tasks on one thread, so handing a chunk to
 /// the decoder never wakes a second thread. On 2 cores it relayed a 1 M-line build with +1–6 % overhead
@@ -59,11 +68,35 @@ impl Upstream {
 /// decodes far more log lines per second than a daemon writes.
 pub fn relay_runtime_builder() -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(1).thread_name("logwire-nix-relay").on_thread_start(|| {
-        // A hint: if the policy cannot be set, the relay only wakes more often.
-        let _ = logwire_model::sched::prefer_throughput();
-    });
     builder
+        .worker_threads(1)
+        .thread_name("logwire-nix-relay")
+        .on_thread_start(|| THREAD_BATCH.with(|batch| batch.set(Some(false))));
+    builder
+}
+
+/// Daemon reads forwarded in a row, with nothing from the client in between, after which a connection
+/// counts as streaming a build log (a request and its reply take a few).
+pub const STREAMING_READS: u32 = 32;
+
+thread_local! {
+    /// On a relay runtime's thread, whether it runs under `SCHED_BATCH` now; `None` elsewhere, where the
+    /// policy is left alone.
+    static THREAD_BATCH: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Moves this relay thread to `SCHED_BATCH` (or back to the normal policy), with one system call when
+/// that changes it. If the call fails, the thread keeps its policy: it only wakes more or less often.
+fn set_thread_batch(batch: bool) {
+    THREAD_BATCH.with(|state| {
+        if state.get() == Some(!batch) {
+            let changed =
+                if batch { logwire_model::sched::prefer_throughput() } else { logwire_model::sched::restore_normal() };
+            if changed.is_ok() {
+                state.set(Some(batch));
+            }
+        }
+    });
 }
 
 /// Receives the records of every connection; must not block.
@@ -166,8 +199,19 @@ pub async fn relay(
     let overflow = Arc::new(AtomicBool::new(false));
     let decoder = tokio::spawn(decode(decoder_input, trace_id, sink, overflow.clone(), stats.clone()));
     let (client_read, client_write) = client.into_split();
-    let c2s = pump(Box::new(client_read), daemon_write, Direction::ClientToDaemon, chunks.clone(), &overflow, &stats);
-    let s2c = pump(daemon_read, Box::new(client_write), Direction::DaemonToClient, chunks, &overflow, &stats);
+    // Daemon reads since the client last sent something (both pumps run in this one task).
+    let daemon_streak = AtomicU32::new(0);
+    let c2s = pump(
+        Box::new(client_read),
+        daemon_write,
+        Direction::ClientToDaemon,
+        chunks.clone(),
+        &overflow,
+        &daemon_streak,
+        &stats,
+    );
+    let s2c =
+        pump(daemon_read, Box::new(client_write), Direction::DaemonToClient, chunks, &overflow, &daemon_streak, &stats);
     let (c2s, s2c) = tokio::join!(c2s, s2c);
     // Both senders are gone: the decoder drains what is queued, closes open spans and ends.
     let _ = decoder.await;
@@ -294,6 +338,7 @@ async fn pump(
     direction: Direction,
     chunks: mpsc::Sender<Chunk>,
     overflow: &AtomicBool,
+    daemon_streak: &AtomicU32,
     stats: &RelayStats,
 ) -> std::io::Result<()> {
     // Each read lands in the spare room of one buffer and is split off as a shared `Bytes` for the
@@ -314,6 +359,20 @@ async fn pump(
             Err(e) => return Err(e),
         };
         let received_ns = now_ns();
+        match direction {
+            // A request: its reply should reach the client without waiting for this thread's turn.
+            Direction::ClientToDaemon => {
+                daemon_streak.store(0, Ordering::Relaxed);
+                set_thread_batch(false);
+            }
+            // Only at the crossing, so a thread serving other clients' requests too is not flipped back
+            // at every line.
+            Direction::DaemonToClient => {
+                if daemon_streak.fetch_add(1, Ordering::Relaxed) + 1 == STREAMING_READS {
+                    set_thread_batch(true);
+                }
+            }
+        }
         let chunk = buf.split().freeze();
         if let Err(e) = to.write_all(&chunk).await {
             // The other side is gone; nothing more can be relayed this way.

@@ -191,26 +191,62 @@ fn sched_policy(stat: &str) -> u32 {
     after_name.split(' ').nth(41 - 3).expect("policy field").parse().expect("numeric policy")
 }
 
-#[test]
-fn the_relay_does_not_preempt_but_its_stdio_daemon_runs_normally() {
-    let runtime = logwire_nix::runtime::relay_runtime_builder().enable_all().build().unwrap();
-    let worker_is_batch =
-        runtime.block_on(async { tokio::spawn(async { logwire_model::sched::is_throughput_thread() }).await.unwrap() });
-    assert!(worker_is_batch, "relay workers run under SCHED_BATCH");
+/// The relay runtime's one thread: is it under SCHED_BATCH now?
+fn relay_thread_is_batch(runtime: &tokio::runtime::Runtime) -> bool {
+    runtime.block_on(async { tokio::spawn(async { logwire_model::sched::is_throughput_thread() }).await.unwrap() })
+}
 
-    // A "daemon" on stdio that answers with its own /proc stat line: the relay forwards it untouched.
+#[test]
+fn the_relay_batches_while_a_log_streams_and_its_stdio_daemon_runs_normally() {
+    use std::io::{Read, Write};
+    let runtime = logwire_nix::runtime::relay_runtime_builder().enable_all().build().unwrap();
+    assert!(!relay_thread_is_batch(&runtime), "the relay thread starts under the normal policy");
+
+    // A daemon that streams a "log" in separate small writes, then answers one request.
     let dir = tempfile::tempdir().unwrap();
-    let relay_path = dir.path().join("relay.sock");
-    let upstream = Upstream::Stdio { program: "cat".into(), args: vec!["/proc/self/stat".into()] };
-    let sink: RecordSink = Arc::new(|_| {});
-    let stat = runtime.block_on(async {
-        let listener = UnixListener::bind(&relay_path).unwrap();
-        tokio::spawn(serve(listener, upstream, sink, Arc::new(RelayStats::default())));
-        let mut client = UnixStream::connect(&relay_path).await.unwrap();
-        let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut got)).await.unwrap().unwrap();
-        String::from_utf8(got).unwrap()
+    let (daemon_path, relay_path, stdio_relay_path) =
+        (dir.path().join("daemon.sock"), dir.path().join("relay.sock"), dir.path().join("stdio.sock"));
+    let daemon = std::os::unix::net::UnixListener::bind(&daemon_path).unwrap();
+    let writes = 3 * logwire_nix::runtime::STREAMING_READS as usize;
+    let fake_daemon = std::thread::spawn(move || {
+        let (mut conn, _) = daemon.accept().unwrap();
+        for _ in 0..writes {
+            conn.write_all(b"l").unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let mut request = [0u8; 1];
+        conn.read_exact(&mut request).unwrap();
+        conn.write_all(b"reply").unwrap();
     });
+    // A "daemon" on stdio that answers with its own /proc stat line.
+    let stdio = Upstream::Stdio { program: "cat".into(), args: vec!["/proc/self/stat".into()] };
+    let sink: RecordSink = Arc::new(|_| {});
+    runtime.block_on(async {
+        let stats = Arc::new(RelayStats::default());
+        let listener = UnixListener::bind(&relay_path).unwrap();
+        tokio::spawn(serve(listener, Upstream::Socket(daemon_path), sink.clone(), stats.clone()));
+        let listener = UnixListener::bind(&stdio_relay_path).unwrap();
+        tokio::spawn(serve(listener, stdio, sink, stats));
+    });
+
+    let mut client = std::os::unix::net::UnixStream::connect(&relay_path).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut log = vec![0u8; writes];
+    client.read_exact(&mut log).unwrap();
+    assert!(relay_thread_is_batch(&runtime), "a streaming log moves the relay thread to SCHED_BATCH");
+
+    // Spawned now, from the batch thread, the stdio daemon must still start under the normal policy.
+    let mut stdio_client = std::os::unix::net::UnixStream::connect(&stdio_relay_path).unwrap();
+    stdio_client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stat = String::new();
+    stdio_client.read_to_string(&mut stat).unwrap();
     assert!(stat.contains("(cat)"), "{stat}");
     assert_eq!(sched_policy(&stat), 0, "the spawned daemon must not inherit SCHED_BATCH");
+
+    client.write_all(b"?").unwrap();
+    let mut reply = [0u8; 5];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"reply");
+    assert!(!relay_thread_is_batch(&runtime), "a request moves the relay thread back to the normal policy");
+    fake_daemon.join().unwrap();
 }
