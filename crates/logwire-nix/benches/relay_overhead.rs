@@ -13,6 +13,13 @@
 //!     NIX_BENCH_SCHED=normal cargo bench -p logwire-nix --bench relay_overhead   # relay thread never SCHED_BATCH
 //!     NIX_BENCH_WORKERS=2 cargo bench -p logwire-nix --bench relay_overhead      # two relay worker threads, not one
 //!
+//! `NIX_BENCH_OPS=N` times an op-bound client instead: `nix-instantiate` of N fresh derivations, one
+//! daemon op each, so every op's round trip crosses the relay twice. `NIX_BENCH_LOAD=1` keeps every CPU
+//! busy meanwhile (one spinning `sh` per CPU, killed at the end), as builds running beside an evaluation
+//! would: that is where a relay thread under `SCHED_BATCH` would make each crossing wait its turn.
+//!
+//!     NIX_BENCH_OPS=300 NIX_BENCH_LOAD=1 cargo bench -p logwire-nix --bench relay_overhead
+//!
 //! Pairs alternate their order (direct first, then relayed first), so drift and run-to-run carry-over
 //! cancel instead of landing on one side.
 
@@ -53,6 +60,55 @@ fn nix_build(socket: &Path, name: &str, lines: usize) -> Duration {
         .expect("nix-build is missing: run scripts/peers/nix.sh (apt-get install -y nix-bin)");
     assert!(status.success(), "nix-build failed");
     start.elapsed()
+}
+
+/// `nix-instantiate` of `count` derivations named after `name` (so they are new to the store).
+fn nix_instantiate(socket: &Path, expression: &Path, name: &str, count: usize) -> Duration {
+    let start = Instant::now();
+    let status = Command::new("nix-instantiate")
+        .arg(expression)
+        .args(["--argstr", "n", name, "--arg", "count", &count.to_string()])
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .env("NIX_REMOTE", format!("unix://{}", socket.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("nix-instantiate is missing: run scripts/peers/nix.sh (apt-get install -y nix-bin)");
+    assert!(status.success(), "nix-instantiate failed");
+    start.elapsed()
+}
+
+/// `count` trivial derivations: instantiating them is one AddTextToStore op each.
+const OPS_NIX: &str = r#"{ n, count }:
+builtins.genList (i: derivation {
+  name = "op-${n}-${toString i}";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ "-c" "echo ${toString i} > $out" ];
+}) count
+"#;
+
+/// One spinning process per CPU, killed when dropped.
+struct CpuLoad(Vec<std::process::Child>);
+
+impl CpuLoad {
+    fn start() -> CpuLoad {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        CpuLoad(
+            (0..cpus)
+                .map(|_| Command::new("sh").args(["-c", "while :; do :; done"]).spawn().expect("start a CPU load (sh)"))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// The comm and the CPU seconds (user, system) of a `/proc/.../stat` line: `pid (comm) state ...`, where comm
@@ -154,13 +210,24 @@ fn main() {
     // own noise floor (including any bias from a run's position in its pair).
     let calibrate = std::env::var("NIX_BENCH_AA").is_ok_and(|v| v == "1");
     let relayed_socket = if calibrate { &daemon_socket } else { &relay_socket };
+    let ops = env_usize("NIX_BENCH_OPS", 0);
+    let ops_nix = dir.path().join("ops.nix");
+    std::fs::write(&ops_nix, OPS_NIX).expect("write ops.nix");
+    let run = |socket: &Path, name: &str| {
+        if ops > 0 {
+            nix_instantiate(socket, &ops_nix, name, ops)
+        } else {
+            nix_build(socket, name, lines)
+        }
+    };
+    let load = std::env::var("NIX_BENCH_LOAD").is_ok_and(|v| v == "1").then(CpuLoad::start);
     let mut pair_ratios = Vec::new();
     for i in 0..runs {
         // A fresh derivation name each time, so every run really builds.
-        let run_direct = || nix_build(&daemon_socket, &format!("d{i}-{tag}-{stamp}"), lines);
+        let run_direct = || run(&daemon_socket, &format!("d{i}-{tag}-{stamp}"));
         let mut run_relayed = || {
             let (user, system) = process_cpu();
-            let took = nix_build(relayed_socket, &format!("r{i}-{tag}-{stamp}"), lines);
+            let took = run(relayed_socket, &format!("r{i}-{tag}-{stamp}"));
             let (user_after, system_after) = process_cpu();
             (relay_user, relay_system) = (relay_user + user_after - user, relay_system + system_after - system);
             took
@@ -178,6 +245,7 @@ fn main() {
         direct.push(d);
         relayed.push(r);
     }
+    drop(load);
     let relay_cpu = relay_user + relay_system;
     // The relay finishes a connection (its last records) just after the client exits.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -189,7 +257,12 @@ fn main() {
     let _ = daemon.kill();
     let _ = daemon.wait();
     let (d, r) = (median(direct.clone()), median(relayed.clone()));
-    println!("nix-build many.nix, {lines} lines, {runs} runs each (median):");
+    let load_note = if std::env::var("NIX_BENCH_LOAD").is_ok_and(|v| v == "1") { ", every CPU kept busy" } else { "" };
+    if ops > 0 {
+        println!("nix-instantiate of {ops} derivations (one op each){load_note}, {runs} runs each (median):");
+    } else {
+        println!("nix-build many.nix, {lines} lines{load_note}, {runs} runs each (median):");
+    }
     println!("  direct to nix-daemon:   {:>8.2} s   {direct:?}", d.as_secs_f64());
     println!("  through logwire relay:  {:>8.2} s   {relayed:?}", r.as_secs_f64());
     println!(
@@ -209,11 +282,12 @@ fn main() {
         println!("  store: {} records written, {} dropped", stats.written, stats.dropped);
     }
     println!(
-        "  relay CPU (whole process): {:.2} s per relayed run ({:.2} user + {:.2} system), {:.2} µs per line",
+        "  relay CPU (whole process): {:.2} s per relayed run ({:.2} user + {:.2} system), {:.2} µs per {}",
         relay_cpu / runs as f64,
         relay_user / runs as f64,
         relay_system / runs as f64,
-        relay_cpu / runs as f64 / lines as f64 * 1e6
+        relay_cpu / runs as f64 / if ops > 0 { ops } else { lines } as f64 * 1e6,
+        if ops > 0 { "derivation" } else { "line" }
     );
     println!("  CPU of this process's live threads over the {runs} relayed runs (user + system s):");
     for (name, user, system) in cpu {
