@@ -40,9 +40,9 @@ pub fn store_sink(store: StoreHandle) -> RecordSink {
     })
 }
 
-/// The relay, on a tokio runtime of its own whose threads do not preempt the daemon
-/// ([`logwire_nix::runtime::relay_runtime_builder`]); the rest of `serve` keeps the normal policy, so
-/// HAProxy's ACKs are not delayed.
+/// The relay, on a tokio runtime of its own whose thread stops preempting the daemon while a build log
+/// streams ([`logwire_nix::runtime::relay_runtime_builder`]); the rest of `serve` keeps the normal policy,
+/// so HAProxy's ACKs are never delayed by it.
 pub struct Relay {
     runtime: tokio::runtime::Runtime,
     pub stats: Arc<RelayStats>,
