@@ -23,6 +23,7 @@
 //! Pairs alternate their order (direct first, then relayed first), so drift and run-to-run carry-over
 //! cancel instead of landing on one side.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,35 +48,32 @@ fn many_nix() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/nix/many.nix")
 }
 
-fn nix_build(socket: &Path, name: &str, lines: usize) -> Duration {
+/// Runs a Nix client against `socket` to completion and times it.
+fn timed_client(program: &str, args: &[OsString], socket: &Path) -> Duration {
     let start = Instant::now();
-    let status = Command::new("nix-build")
-        .arg(many_nix())
-        .args(["--argstr", "n", name, "--arg", "lines", &lines.to_string(), "--no-out-link", "-Q"])
+    let status = Command::new(program)
+        .args(args)
         .env("NIX_CONFIG", NIX_CONFIG)
         .env("NIX_REMOTE", format!("unix://{}", socket.display()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .expect("nix-build is missing: run scripts/peers/nix.sh (apt-get install -y nix-bin)");
-    assert!(status.success(), "nix-build failed");
+        .unwrap_or_else(|e| panic!("{program}: {e}: run scripts/peers/nix.sh (apt-get install -y nix-bin)"));
+    assert!(status.success(), "{program} failed");
     start.elapsed()
+}
+
+fn nix_build(socket: &Path, name: &str, lines: usize) -> Duration {
+    let args = [many_nix().into(), "--argstr".into(), "n".into(), name.into(), "--arg".into(), "lines".into()];
+    let rest = [lines.to_string().into(), "--no-out-link".into(), "-Q".into()];
+    timed_client("nix-build", &[args.as_slice(), rest.as_slice()].concat(), socket)
 }
 
 /// `nix-instantiate` of `count` derivations named after `name` (so they are new to the store).
 fn nix_instantiate(socket: &Path, expression: &Path, name: &str, count: usize) -> Duration {
-    let start = Instant::now();
-    let status = Command::new("nix-instantiate")
-        .arg(expression)
-        .args(["--argstr", "n", name, "--arg", "count", &count.to_string()])
-        .env("NIX_CONFIG", NIX_CONFIG)
-        .env("NIX_REMOTE", format!("unix://{}", socket.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("nix-instantiate is missing: run scripts/peers/nix.sh (apt-get install -y nix-bin)");
-    assert!(status.success(), "nix-instantiate failed");
-    start.elapsed()
+    let args = [expression.into(), "--argstr".into(), "n".into(), name.into()];
+    let rest = ["--arg".into(), "count".into(), count.to_string().into()];
+    timed_client("nix-instantiate", &[args.as_slice(), rest.as_slice()].concat(), socket)
 }
 
 /// `count` trivial derivations: instantiating them is one AddTextToStore op each.
