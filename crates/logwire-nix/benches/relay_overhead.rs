@@ -11,6 +11,7 @@
 //!     NIX_BENCH_STORE=1 cargo bench -p logwire-nix --bench relay_overhead
 //!     NIX_BENCH_AA=1 cargo bench -p logwire-nix --bench relay_overhead   # both sides direct: noise floor
 //!     NIX_BENCH_SCHED=normal cargo bench -p logwire-nix --bench relay_overhead   # relay thread never SCHED_BATCH
+//!     NIX_BENCH_SCHED=batch cargo bench -p logwire-nix --bench relay_overhead    # relay thread always SCHED_BATCH
 //!     NIX_BENCH_WORKERS=2 cargo bench -p logwire-nix --bench relay_overhead      # two relay worker threads, not one
 //!
 //! `NIX_BENCH_OPS=N` times an op-bound client instead: `nix-instantiate` of N fresh derivations, one
@@ -187,9 +188,18 @@ fn main() {
         }
     });
     let mut builder = relay_runtime_builder();
-    if std::env::var("NIX_BENCH_SCHED").is_ok_and(|v| v == "normal") {
-        // Replaces the builder's hook, so the relay's thread keeps the normal policy (the store's do not).
-        builder.on_thread_start(|| {});
+    // Either replaces the builder's hook, so the relay's thread never switches: it keeps the normal
+    // policy, or SCHED_BATCH throughout (the store's threads are batch either way).
+    match std::env::var("NIX_BENCH_SCHED").as_deref() {
+        Ok("normal") => {
+            builder.on_thread_start(|| {});
+        }
+        Ok("batch") => {
+            builder.on_thread_start(|| {
+                let _ = logwire_model::sched::prefer_throughput();
+            });
+        }
+        _ => {}
     }
     if let Ok(workers) = std::env::var("NIX_BENCH_WORKERS") {
         builder.worker_threads(workers.parse().expect("NIX_BENCH_WORKERS: a thread count"));
