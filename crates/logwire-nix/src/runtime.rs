@@ -20,8 +20,9 @@
 //!   from +19–20 % to +4–11 % (median of pairs).
 //! - **The client sends a request:** the normal policy again. Each op crosses the relay twice (request
 //!   and reply). With both CPUs busy, a relay kept under `SCHED_BATCH` waited for its turn at each
-//!   crossing (`NIX_BENCH_OPS=300 NIX_BENCH_LOAD=1`, and `NIX_BENCH_SCHED=batch` for the kept relay): `nix-instantiate` of 300 derivations took 1.1–2.0 s through it, against 0.3–0.5 s with
-//!   this switch back (and 0.5–1.0 s straight to the daemon).
+//!   crossing: `nix-instantiate` of 300 derivations took 1.1–2.0 s through it, against 0.3–0.5 s with
+//!   this switch back and 0.5–1.0 s straight to the daemon (`NIX_BENCH_OPS=300 NIX_BENCH_LOAD=1`, with
+//!   `NIX_BENCH_SCHED=batch` for the relay kept batch).
 //!
 //! With a CPU free, the relay is woken at once under either policy.
 
