@@ -240,6 +240,15 @@ impl StoreHandle {
         done_rx.recv().map_err(|_| stopped())
     }
 
+    /// Whether the queue is at most half full. Producers that can hold their sender back (a TCP listener
+    /// can stop reading, and TCP flow control and the sender's own queue do the rest) should wait while this
+    /// is false instead of sending: then the records of a sender that outpaces the disk wait where nothing
+    /// is lost, and the other half of the queue stays free for producers that cannot wait (the SPOP agent,
+    /// the Nix relay, datagram listeners). One atomic load.
+    pub fn has_room_for_bulk(&self) -> bool {
+        self.shared.queued.load(Ordering::Relaxed) <= self.shared.capacity / 2
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> WriterStats {
         let s = &*self.shared;

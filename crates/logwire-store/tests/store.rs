@@ -310,6 +310,36 @@ fn a_full_queue_drops_counts_and_never_blocks_the_producer() {
 }
 
 #[test]
+fn bulk_producers_are_told_to_wait_once_the_queue_is_half_full() {
+    let (_dir, path) = temp_db();
+    let config = WriterConfig { queue_capacity: 4, max_batch: 1, max_delay: Duration::ZERO, ..config() };
+    let writer = Store::spawn_writer(&path, config).unwrap();
+    let record = |i| Record::new(i, Source::G3, Kind::Event, "t", "n");
+    assert!(writer.has_room_for_bulk());
+    // Another connection holds the write lock: the writer takes the first record and stalls committing it.
+    let blocker = Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert!(writer.try_send_one(record(0)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while writer.stats().queued > 0 {
+        assert!(Instant::now() < deadline, "the writer never took the first record");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(writer.try_send(vec![record(1), record(2)]));
+    assert!(writer.has_room_for_bulk(), "half the queue is still room: {:?}", writer.stats());
+    assert!(writer.try_send_one(record(3)));
+    assert!(!writer.has_room_for_bulk(), "more than half full: {:?}", writer.stats());
+    // The other half is still there for producers that cannot wait.
+    assert!(writer.try_send_one(record(4)));
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    writer.flush().unwrap();
+    assert!(writer.has_room_for_bulk());
+    let stats = writer.close().unwrap();
+    assert_eq!((stats.written, stats.dropped), (5, 0), "{stats:?}");
+}
+
+#[test]
 fn a_failed_write_is_counted_retried_and_the_writer_goes_on() {
     let (_dir, path) = temp_db();
     let config = WriterConfig { busy_timeout: Duration::from_millis(20), ..config() };
