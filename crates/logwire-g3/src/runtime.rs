@@ -1,6 +1,8 @@
 //! The thin tokio layer: syslog over UDP, unix datagram and TCP (RFC 6587), and a fluentd forward server
 //! that acknowledges `chunk`s only once the records are committed. Records go to a [`Sink`]; garbage is
-//! counted and logged with the peer's address, and never stops a listener.
+//! counted and logged with the peer's address, and never stops a listener. A stream connection stops
+//! reading while the sink has no room ([`Sink::has_room`]), so a sender faster than the store is slowed
+//! down rather than losing records.
 
 use crate::error::DecodeError;
 use crate::forward::{encode_ack, event_to_log, ForwardDecoder, ServerSession, SessionStep, SharedKeyConfig};
@@ -21,6 +23,13 @@ pub trait Sink: Send + Sync + 'static {
     fn records(&self, records: Vec<Record>);
     /// Take records and call `done(true)` once they are durable, `done(false)` if they were dropped.
     fn records_with_commit(&self, records: Vec<Record>, done: Box<dyn FnOnce(bool) + Send>);
+    /// Whether to take more from senders that can be held back. The stream listeners (syslog over TCP,
+    /// fluentd) stop reading while it is false: TCP flow control then holds the sender, whose own queue
+    /// keeps the records, instead of the sink dropping them. Datagram listeners cannot hold a sender back
+    /// and never ask. Must be cheap: it is asked before every read.
+    fn has_room(&self) -> bool {
+        true
+    }
 }
 
 /// Counters of every g3 listener.
@@ -38,6 +47,8 @@ pub struct Stats {
     pub unacked: AtomicU64,
     /// fluentd connections refused by the `shared_key` handshake (wrong key or user).
     pub handshake_failures: AtomicU64,
+    /// Reads of a stream connection put off because the sink had no room (see [`Sink::has_room`]).
+    pub held_back: AtomicU64,
 }
 
 /// Shared by all listeners of one `serve`.
@@ -49,6 +60,10 @@ pub struct Ingest {
 
 /// Most garbage reports logged per listener before they are only counted (the count stays exact).
 const MAX_GARBAGE_LOGS: u64 = 100;
+
+/// How often a stream connection held back by a full sink looks again. The store's writer commits a batch
+/// every few milliseconds under load, so a millisecond loses little of its pace.
+const ROOM_POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Ingest {
     pub fn new(sink: Arc<dyn Sink>) -> Self {
@@ -62,13 +77,25 @@ impl Ingest {
         }
     }
 
-    /// Decode one syslog record into `out` (a batch the caller sends once).
-    fn decode_syslog(&self, peer: &dyn std::fmt::Display, bytes: &[u8], out: &mut Vec<Record>) {
-        match crate::syslog::decode_to_records(bytes, now_ns(), out) {
+    /// Decode one syslog record into `out` (a batch the caller sends once). `received_ns` is read once per
+    /// read or wakeup, not per record: it is only the time of a record with no time of its own.
+    fn decode_syslog(&self, peer: &dyn std::fmt::Display, bytes: &[u8], received_ns: i64, out: &mut Vec<Record>) {
+        match crate::syslog::decode_to_records(bytes, received_ns, out) {
             Ok(()) => {
                 self.stats.logs.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => self.garbage(peer, &e),
+        }
+    }
+
+    /// Before a stream read: wait while the sink has no room, so the sender waits instead of losing records.
+    async fn wait_for_room(&self) {
+        if self.sink.has_room() {
+            return;
+        }
+        self.stats.held_back.fetch_add(1, Ordering::Relaxed);
+        while !self.sink.has_room() {
+            tokio::time::sleep(ROOM_POLL).await;
         }
     }
 
@@ -91,10 +118,11 @@ pub async fn serve_udp(socket: UdpSocket, ingest: Ingest) {
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, peer)) => {
-                ingest.decode_syslog(&peer, &buf[..n], &mut batch);
+                let now = now_ns();
+                ingest.decode_syslog(&peer, &buf[..n], now, &mut batch);
                 for _ in 1..DATAGRAMS_PER_BATCH {
                     match socket.try_recv_from(&mut buf) {
-                        Ok((n, peer)) => ingest.decode_syslog(&peer, &buf[..n], &mut batch),
+                        Ok((n, peer)) => ingest.decode_syslog(&peer, &buf[..n], now, &mut batch),
                         Err(_) => break,
                     }
                 }
@@ -119,10 +147,11 @@ pub async fn serve_unix_datagram(socket: tokio::net::UnixDatagram, ingest: Inges
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, peer)) => {
-                ingest.decode_syslog(&name(&peer), &buf[..n], &mut batch);
+                let now = now_ns();
+                ingest.decode_syslog(&name(&peer), &buf[..n], now, &mut batch);
                 for _ in 1..DATAGRAMS_PER_BATCH {
                     match socket.try_recv_from(&mut buf) {
-                        Ok((n, peer)) => ingest.decode_syslog(&name(&peer), &buf[..n], &mut batch),
+                        Ok((n, peer)) => ingest.decode_syslog(&name(&peer), &buf[..n], now, &mut batch),
                         Err(_) => break,
                     }
                 }
@@ -158,31 +187,35 @@ async fn syslog_tcp_connection(mut stream: TcpStream, peer: SocketAddr, ingest: 
     // The records of every frame one read brought, sent to the store together.
     let mut batch = Vec::new();
     loop {
+        ingest.wait_for_room().await;
         match stream.read_buf(&mut buf).await {
             Ok(0) => {
                 match framer.decode_eof(&mut buf) {
-                    Ok(Some(frame)) => ingest.decode_syslog(&peer, &frame, &mut batch),
+                    Ok(Some(frame)) => ingest.decode_syslog(&peer, &frame, now_ns(), &mut batch),
                     Ok(None) => {}
                     Err(e) => ingest.garbage(&peer, &e),
                 }
                 ingest.send(&mut batch);
                 return;
             }
-            Ok(_) => loop {
-                match framer.decode(&mut buf) {
-                    Ok(Some(frame)) => ingest.decode_syslog(&peer, &frame, &mut batch),
-                    Ok(None) => {
-                        ingest.send(&mut batch);
-                        break;
-                    }
-                    Err(e) => {
-                        // A broken frame length cannot be resynchronised: drop the connection.
-                        ingest.send(&mut batch);
-                        ingest.garbage(&peer, &e);
-                        return;
+            Ok(_) => {
+                let now = now_ns();
+                loop {
+                    match framer.decode(&mut buf) {
+                        Ok(Some(frame)) => ingest.decode_syslog(&peer, &frame, now, &mut batch),
+                        Ok(None) => {
+                            ingest.send(&mut batch);
+                            break;
+                        }
+                        Err(e) => {
+                            // A broken frame length cannot be resynchronised: drop the connection.
+                            ingest.send(&mut batch);
+                            ingest.garbage(&peer, &e);
+                            return;
+                        }
                     }
                 }
-            },
+            }
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "g3: syslog TCP connection failed");
                 return;
@@ -294,6 +327,7 @@ async fn fluentd_connection(
     let mut decoder = ForwardDecoder::default();
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'read: loop {
+        ingest.wait_for_room().await;
         match rd.read_buf(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(_) => loop {

@@ -1,11 +1,12 @@
 //! The tokio listeners against an in-memory sink, over real loopback sockets: garbage is counted per
-//! listener and never stops it; fluentd acks wait for the sink's commit and leave in chunk order.
+//! listener and never stops it; fluentd acks wait for the sink's commit and leave in chunk order; stream
+//! connections stop reading while the sink is full.
 
 use logwire_g3::emit::{encode_fluentd, LogBuilder};
 use logwire_g3::runtime::{serve_fluentd, serve_tcp, serve_udp, Ingest, Sink};
 use logwire_g3::EventTime;
 use logwire_model::Record;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +18,8 @@ type Pending = Vec<(Vec<Record>, Box<dyn FnOnce(bool) + Send>)>;
 struct MemorySink {
     records: Mutex<Vec<Record>>,
     pending: Mutex<Pending>,
+    /// While set, the sink says it has no room.
+    full: AtomicBool,
 }
 
 impl MemorySink {
@@ -39,6 +42,9 @@ impl Sink for MemorySink {
     }
     fn records_with_commit(&self, records: Vec<Record>, done: Box<dyn FnOnce(bool) + Send>) {
         self.pending.lock().unwrap().push((records, done));
+    }
+    fn has_room(&self) -> bool {
+        !self.full.load(Ordering::SeqCst)
     }
 }
 
@@ -129,6 +135,41 @@ async fn fluentd_acks_follow_commits_in_order_and_a_drop_closes_the_connection()
     let n = tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await.unwrap().unwrap_or(0);
     assert_eq!(n, 0, "closed without an ack");
     assert_eq!(ingest.stats.unacked.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn stream_connections_stop_reading_while_the_sink_is_full_and_lose_nothing() {
+    let sink = Arc::new(MemorySink::default());
+    sink.full.store(true, Ordering::SeqCst);
+    let ingest = Ingest::new(sink.clone());
+    let syslog_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let syslog_addr = syslog_listener.local_addr().unwrap();
+    tokio::spawn(serve_tcp(syslog_listener, ingest.clone()));
+    let fluentd_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fluentd_addr = fluentd_listener.local_addr().unwrap();
+    tokio::spawn(serve_fluentd(fluentd_listener, ingest.clone()));
+
+    let mut syslog = tokio::net::TcpStream::connect(syslog_addr).await.unwrap();
+    let lines = 50;
+    for _ in 0..lines {
+        syslog.write_all(format!("{} ", RECORD.len()).as_bytes()).await.unwrap();
+        syslog.write_all(RECORD).await.unwrap();
+    }
+    let mut fluentd = tokio::net::TcpStream::connect(fluentd_addr).await.unwrap();
+    for i in 0..3 {
+        fluentd.write_all(&message(i)).await.unwrap();
+    }
+    // Both connections asked for room and were told to wait.
+    wait_for(|| ingest.stats.held_back.load(Ordering::Relaxed) >= 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ingest.stats.logs.load(Ordering::Relaxed), 0, "read while the sink was full");
+    assert!(sink.records.lock().unwrap().is_empty() && sink.pending.lock().unwrap().is_empty());
+
+    sink.full.store(false, Ordering::SeqCst);
+    wait_for(|| ingest.stats.logs.load(Ordering::Relaxed) == lines + 3).await;
+    assert_eq!(sink.records.lock().unwrap().len(), lines as usize);
+    assert_eq!(sink.pending.lock().unwrap().len(), 3);
+    assert_eq!(ingest.stats.garbage.load(Ordering::Relaxed), 0);
 }
 
 /// Reads the next server message (HELO, PONG or ack) from a real connection; `None` at EOF.

@@ -6,6 +6,7 @@
 //! - fluentd forward acknowledgements over a real TCP connection: no ack before the store commit, and after
 //!   a kill -9 of logwire and a restart every acknowledged record is there;
 //! - garbage on every listener is counted and the listeners keep going;
+//! - a TCP sender faster than a stalled store is held back by TCP, and nothing is lost;
 //! - a fluentd client written by others (Node.js `fluent-logger` from npm) with the shared_key handshake and
 //!   acks, in all three event modes.
 //!
@@ -200,6 +201,44 @@ fn rsyslog_relays_rfc5424_over_tcp_with_octet_counting() {
     assert_eq!(alice.len(), 1);
     assert_eq!(alice[0]["server"], "http-auth");
     assert!(alice[0]["total_ns"].as_i64().is_some_and(|t| t > 0));
+}
+
+#[test]
+fn a_tcp_sender_faster_than_the_store_is_held_back_and_loses_nothing() {
+    let env = TestEnv::new("g3-held-back");
+    let tcp = free_port();
+    let logwire = env.start_logwire(&["--syslog-tcp", &format!("127.0.0.1:{tcp}"), "--queue", "4096"]);
+    wait_tcp(tcp);
+    // 2,000 copies of the capture, octet counted: 54,000 records, far more than the queue holds.
+    let rounds = 2_000;
+    let mut stream = Vec::new();
+    for _ in 0..rounds {
+        for g in datagrams("rfc5424/syslog-udp.raw") {
+            logwire_g3::framing::encode_octet_counted(&g, &mut stream);
+        }
+    }
+    // The store stalls: another connection holds its write lock (well inside the writer's 5 s busy timeout).
+    let blocker = rusqlite::Connection::open(&logwire.db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut conn = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+        conn.write_all(&stream).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(!sender.is_finished(), "TCP should hold the sender back while the store is stalled");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    sender.join().unwrap();
+    let want = rounds * 27;
+    let n = wait_count(&logwire.db, G3_LOGS, want, Duration::from_secs(60));
+    let (db, out) = logwire.stop_with_output();
+    assert_eq!(n, want, "every record stored:\n{out}");
+    assert_eq!(count(&db, "SELECT COALESCE(SUM(dropped), 0) AS n FROM drops"), 0, "{out}");
+    let held_back: u64 = out
+        .lines()
+        .find_map(|l| l.split(", ").find_map(|part| part.strip_suffix(" reads held back for the store")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no held-back count in the summary:\n{out}"));
+    assert!(held_back > 0, "{out}");
 }
 
 #[test]

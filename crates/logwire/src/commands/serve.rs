@@ -43,6 +43,8 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = RecordMode::All)]
     pub spop_record: RecordMode,
     /// Records the store queue may hold; beyond it records are dropped and counted, never waited for.
+    /// The TCP syslog and fluentd listeners stop reading while it is half full, so their senders wait
+    /// instead (keep it well above what one 64 KiB read brings, a few hundred records).
     #[arg(long, default_value_t = 65_536, value_name = "RECORDS")]
     pub queue: usize,
     /// Print counters every N seconds (0: only when records are dropped, and at exit).

@@ -19,6 +19,10 @@ impl Sink for StoreSink {
     fn records_with_commit(&self, records: Vec<Record>, done: Box<dyn FnOnce(bool) + Send>) {
         self.store.try_send_with_commit(records, move |outcome| done(outcome == CommitOutcome::Committed));
     }
+
+    fn has_room(&self) -> bool {
+        self.store.has_room_for_bulk()
+    }
 }
 
 /// A fresh ingest context writing into `store`.
@@ -153,12 +157,13 @@ pub fn summary(ingest: Option<&Ingest>) -> Option<String> {
     let s = &ingest?.stats;
     Some(format!(
         "g3: {} records, {} undecodable, {} connections, {} fluentd acks, {} chunks unacknowledged, \
-         {} handshakes refused",
+         {} handshakes refused, {} reads held back for the store",
         s.logs.load(Relaxed),
         s.garbage.load(Relaxed),
         s.connections.load(Relaxed),
         s.acks.load(Relaxed),
         s.unacked.load(Relaxed),
-        s.handshake_failures.load(Relaxed)
+        s.handshake_failures.load(Relaxed),
+        s.held_back.load(Relaxed)
     ))
 }

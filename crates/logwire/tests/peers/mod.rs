@@ -207,7 +207,12 @@ impl LogwireProc {
     }
 
     /// SIGTERM, expect a flush and exit 0; returns the store path.
-    pub fn stop(mut self) -> PathBuf {
+    pub fn stop(self) -> PathBuf {
+        self.stop_with_output().0
+    }
+
+    /// [`LogwireProc::stop`], also returning what `serve` printed.
+    pub fn stop_with_output(mut self) -> (PathBuf, String) {
         let mut child = self.child.take().unwrap();
         sigterm(&child);
         let status = wait_timeout(&mut child, Duration::from_secs(15));
@@ -224,7 +229,7 @@ impl LogwireProc {
             }
         }
         assert!(out.contains("flushing"), "{out}");
-        self.db.clone()
+        (self.db.clone(), out)
     }
 }
 
