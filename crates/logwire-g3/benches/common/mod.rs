@@ -3,13 +3,22 @@
 use logwire_g3::emit::encode_syslog;
 use logwire_g3::{G3Log, Origin};
 
+/// How much later each round happens, in g3proxy's clocks (task ids and `start_at`).
+pub const ROUND_NS: i64 = 10_000_000;
+
 /// The capture's records as round `round` of a long-running g3proxy would log them: every task gets its own
 /// task_id and a later `start_at`. Repeating the capture verbatim would put all rounds' records on the same
 /// 27 trace ids and times, which flatters the store's indexes.
+///
+/// g3proxy's task ids are UUID v1: the first 8 hex digits are the low 32 bits of a 100 ns clock, which wraps
+/// every 429 s. A round is [`ROUND_NS`] (10 ms) later, so 40,000 rounds (1.5 M model records) stay inside one
+/// wrap. One commit of the store (4,096 records, about 108 rounds) then spans about 1 s of that clock; in a
+/// real log at 350 k records/s it spans 12 ms, so the bench's clock still runs about 100 times fast. Rounds
+/// of 200 ms (until stop 15) ran it about 2,000 times fast: a 40,000-round run wrapped 18 times, and each
+/// commit's ids, spread over 5 % of the key range, landed between those of every earlier wrap all over the
+/// `records_trace` index. No real log does that, and it made big stores look slow.
 pub fn as_round(logs: &[G3Log], round: usize) -> Vec<Vec<u8>> {
-    // g3proxy's task ids are UUID v1: the first 8 hex digits are the low 32 bits of a 100 ns clock. One round
-    // = 200 ms later, so 2000 rounds stay inside one 429 s wrap of that field, as in a real log.
-    let ticks = (round as u32).wrapping_mul(2_000_000);
+    let ticks = (round as i64 * (ROUND_NS / 100)) as u32;
     logs.iter()
         .map(|log| {
             let mut log = log.clone();
@@ -20,7 +29,7 @@ pub fn as_round(logs: &[G3Log], round: usize) -> Vec<Vec<u8>> {
                         let low = u32::from_str_radix(&id[..8], 16).unwrap().wrapping_add(ticks);
                         *v = format!("{low:08x}{}", &id[8..]).into();
                     }
-                    "start_at" => *v = (v.as_i64().unwrap() + round as i64 * 200_000_000).into(),
+                    "start_at" => *v = (v.as_i64().unwrap() + round as i64 * ROUND_NS).into(),
                     _ => {}
                 }
             }
