@@ -3,6 +3,7 @@
 //!   unprivileged ports), relays the real g3proxy captures to logwire over TCP with RFC 6587 octet counting,
 //!   and over UDP;
 //! - the captures replayed as g3proxy sent them: UDP datagrams, a unix datagram socket, the fluentd stream;
+//! - `logwire g3 import` of every capture, with garbage lines skipped and counted;
 //! - fluentd forward acknowledgements over a real TCP connection: no ack before the store commit, and after
 //!   a kill -9 of logwire and a restart every acknowledged record is there;
 //! - garbage on every listener is counted and the listeners keep going;
@@ -239,6 +240,37 @@ fn a_tcp_sender_faster_than_the_store_is_held_back_and_loses_nothing() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no held-back count in the summary:\n{out}"));
     assert!(held_back > 0, "{out}");
+}
+
+#[test]
+fn g3_import_loads_every_capture_and_skips_garbage() {
+    let env = TestEnv::new("g3-import");
+    let db = env.db();
+    // The RFC 5424 capture with two garbage lines in the middle.
+    let mut lines = datagrams("rfc5424/syslog-udp.raw");
+    lines.insert(10, b"<29>1 - - - - - [unterminated".to_vec());
+    lines.insert(20, b"not syslog at all".to_vec());
+    let dirty = env.path("dirty.raw");
+    std::fs::write(&dirty, lines.join(&b"\n"[..])).unwrap();
+    let files = [dirty, fixture("rfc3164/syslog-udp.raw"), fixture("fluentd/fluentd-forward.bin")];
+    let out = Command::new(LOGWIRE).args(["g3", "import", "--db", db.to_str().unwrap()]).args(&files).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("dirty.raw: 27 g3proxy records imported, 2 skipped"), "{stdout}");
+    assert!(stdout.contains("syslog-udp.raw: 27 g3proxy records imported, 0 skipped"), "{stdout}");
+    assert!(stdout.contains("fluentd-forward.bin: 27 g3proxy records imported, 0 skipped"), "{stdout}");
+    assert!(stdout.contains("81 records imported, 2 skipped"), "{stdout}");
+    assert_eq!(stderr.matches("skipped a record").count(), 2, "{stderr}");
+    assert_eq!(count(&db, G3_LOGS), 3 * 27);
+    // The same tasks three times over: every finished task is a span per import.
+    assert_eq!(count(&db, "SELECT COUNT(*) AS n FROM spans WHERE source = 'g3'"), 3 * 11);
+    let stats = Command::new(LOGWIRE)
+        .args(["g3", "stats", "--db", db.to_str().unwrap(), "--by", "task_type"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.status.success() && text.contains("HttpForward"), "{text}");
 }
 
 #[test]
