@@ -66,8 +66,8 @@ impl Upstream {
 /// One worker keeps each connection's forwarding and decoding tasks on one thread, so handing a chunk to
 /// the decoder never wakes a second thread. On 2 cores, with the relay under `SCHED_BATCH` throughout, it
 /// relayed a 1 M-line build with +1–6 % overhead against +6–13 % for two workers (3 interleaved runs
-/// each, median of pairs). One thread forwards and
-/// decodes far more log lines per second than a daemon writes.
+/// each, median of pairs). One thread forwards and decodes far more log lines per second than a daemon
+/// writes.
 pub fn relay_runtime_builder() -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder
